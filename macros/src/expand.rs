@@ -1,0 +1,390 @@
+//! Code generation. Generated code names only `#krate::__private` paths,
+//! contains no `unsafe`, and prefixes its locals with `__io_`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Block, ItemFn, Type};
+
+use crate::args::{Args, FormatMode, LevelName, Overflow};
+use crate::ast::{self, RecordType};
+
+/// Everything one function's expansion needs.
+pub(crate) struct Plan<'a> {
+    pub(crate) args: &'a Args,
+    /// `fn` or `Type::fn`, appended to `module_path!()`.
+    pub(crate) qual: &'a str,
+}
+
+impl Plan<'_> {
+    fn private(&self) -> TokenStream {
+        match &self.args.krate {
+            Some(k) => {
+                let path = &k.value;
+                quote!(#path::__private)
+            }
+            None => quote!(::instrument_once::__private),
+        }
+    }
+
+    fn level(&self, p: &TokenStream, level: LevelName) -> TokenStream {
+        let ident = level.ident();
+        quote!(#p::tracing::Level::#ident)
+    }
+
+    fn target(&self, p: &TokenStream) -> TokenStream {
+        match &self.args.target {
+            Some(t) => t.value.to_token_stream(),
+            None => quote!(#p::module_path!()),
+        }
+    }
+
+    /// The `static __IO_SITE` and its registration.
+    fn site(&self, p: &TokenStream, fn_name: &str) -> TokenStream {
+        let args = self.args;
+        let name = match &args.name {
+            Some(n) => n.value.to_token_stream(),
+            None => fn_name.to_token_stream(),
+        };
+        let qual = self.qual;
+        let target = self.target(p);
+        let level = self.level(p, args.level());
+        let max_depth = args.max_depth.as_ref().map_or(0, |m| m.value);
+        let overflow = match args.on_overflow.as_ref().map(|o| o.value) {
+            Some(Overflow::Error) => quote!(#p::Overflow::Error),
+            _ => quote!(#p::Overflow::Panic),
+        };
+        let outermost = args.recursion_outermost.as_ref().is_some_and(|r| r.value);
+        let stats = args.stats.as_ref().is_none_or(|s| s.value);
+        let timing = stats && args.timing.as_ref().is_none_or(|t| t.value);
+        quote! {
+            const __IO_SITE_CONFIG: #p::Config = #p::Config {
+                max_depth: #max_depth,
+                overflow: #overflow,
+                outermost: #outermost,
+                timing: #timing,
+                stats: #stats,
+            };
+            static __IO_SITE: #p::Site = #p::Site::new(#p::Meta {
+                name: #name,
+                qualified_name: #p::concat!(#p::module_path!(), "::", #qual),
+                module_path: #p::module_path!(),
+                target: #target,
+                file: #p::file!(),
+                line: #p::line!(),
+                level: #level,
+                config: __IO_SITE_CONFIG,
+            });
+            #p::register_site!(__IO_SITE);
+        }
+    }
+
+    /// `tracing::span!(..)` with exactly the fields `tracing::instrument`
+    /// records.
+    fn span(&self, p: &TokenStream, fn_name: &str, inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>) -> TokenStream {
+        let args = self.args;
+        let name = match &args.name {
+            Some(n) => n.value.to_token_stream(),
+            None => fn_name.to_token_stream(),
+        };
+        let target = self.target(p);
+        let level = self.level(p, args.level());
+        let parent = args.parent.as_ref().map(|x| {
+            let e = &x.value;
+            quote!(parent: #e,)
+        });
+        let custom = args.fields.as_ref().map(|f| f.value.as_slice()).unwrap_or_default();
+        let params: Vec<TokenStream> = if args.skip_all.is_some() {
+            Vec::new()
+        } else {
+            ast::params(inputs)
+                .into_iter()
+                .filter(|param| {
+                    let skipped = args
+                        .skip
+                        .as_ref()
+                        .is_some_and(|s| s.value.iter().any(|n| *n == param.ident));
+                    // A custom field of the same name replaces the parameter.
+                    let shadowed = custom
+                        .iter()
+                        .any(|f| f.name.len() == 1 && f.name[0] == param.ident);
+                    !skipped && !shadowed
+                })
+                .map(|param| {
+                    let ident = &param.ident;
+                    match param.record {
+                        RecordType::Value => quote!(#ident = #ident),
+                        RecordType::Debug => quote!(#ident = #p::tracing::field::debug(&#ident)),
+                    }
+                })
+                .collect()
+        };
+        quote! {
+            #p::tracing::span!(target: #target, #parent #level, #name, #(#params,)* #(#custom),*)
+        }
+    }
+
+    fn follows_from(&self, span: &TokenStream) -> TokenStream {
+        match &self.args.follows_from {
+            Some(f) => {
+                let e = &f.value;
+                quote! {
+                    for __io_cause in #e {
+                        #span.follows_from(__io_cause);
+                    }
+                }
+            }
+            None => TokenStream::new(),
+        }
+    }
+
+    /// `err` / `ret` events on `__io_ret` (a reference to the output).
+    fn events(&self, p: &TokenStream) -> TokenStream {
+        let args = self.args;
+        let target = self.target(p);
+        let err = args.err.as_ref().map(|e| {
+            let level = self.level(p, e.value.level.unwrap_or(LevelName::Error));
+            match e.value.mode {
+                FormatMode::Debug => quote!(#p::tracing::event!(target: #target, #level, error = ?__io_e)),
+                _ => quote!(#p::tracing::event!(target: #target, #level, error = %__io_e)),
+            }
+        });
+        let ret = args.ret.as_ref().map(|r| {
+            let level = self.level(p, r.value.level.unwrap_or(args.level()));
+            match r.value.mode {
+                FormatMode::Display => quote!(#p::tracing::event!(target: #target, #level, return = %__io_x)),
+                _ => quote!(#p::tracing::event!(target: #target, #level, return = ?__io_x)),
+            }
+        });
+        match (err, ret) {
+            (None, None) => TokenStream::new(),
+            (None, Some(ret)) => quote! {
+                {
+                    let __io_x = &__io_ret;
+                    #ret;
+                }
+            },
+            (err, ret) => {
+                let ret = ret.map(|r| quote!(#r;));
+                let err = err.map(|e| quote!(#e;));
+                quote! {
+                    match &__io_ret {
+                        #p::Ok(__io_x) => {
+                            let _ = __io_x;
+                            #ret
+                        }
+                        #p::Err(__io_e) => {
+                            let _ = __io_e;
+                            #err
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the output is an `Err`, for the stats.
+    fn is_err(&self, p: &TokenStream, ret: Option<&Type>) -> TokenStream {
+        let stats = self.args.stats.as_ref().is_none_or(|s| s.value);
+        match ret {
+            Some(ty) if stats && !ast::has_impl_trait(ty) => quote! {
+                {
+                    #[allow(unused_imports)]
+                    use #p::{IsErrOther as _, IsErrResult as _};
+                    (&__io_ret).__io_is_err()
+                }
+            },
+            _ => quote!(false),
+        }
+    }
+
+    /// `let __io_call = ..;`, returning `Err` early under `on_overflow = "error"`.
+    fn enter(&self, p: &TokenStream, asyncness: bool) -> TokenStream {
+        let (ty, enter, try_enter) = if asyncness {
+            (quote!(AsyncCall), quote!(start), quote!(try_start))
+        } else {
+            (quote!(Call), quote!(enter), quote!(try_enter))
+        };
+        if self.args.on_overflow.as_ref().is_some_and(|o| o.value == Overflow::Error) {
+            quote! {
+                let __io_call = match #p::#ty::#try_enter(&__IO_SITE, __IO_SITE_CONFIG) {
+                    #p::Ok(__io_call) => __io_call,
+                    #p::Err(__io_e) => return #p::Err(#p::From::from(__io_e)),
+                };
+            }
+        } else {
+            quote! {
+                let __io_call = #p::#ty::#enter(&__IO_SITE, __IO_SITE_CONFIG);
+            }
+        }
+    }
+}
+
+/// A statement that pins the block's type to the declared return type, so
+/// type errors in the body point at the body, not at the attribute.
+fn fake_return(p: &TokenStream, ret: Option<&Type>, fallback: Span) -> TokenStream {
+    let (ty, span) = match ret {
+        Some(ty) => (ast::erase_impl_trait(ty).to_token_stream(), ty.span()),
+        None => (quote!(()), fallback),
+    };
+    quote_spanned! {span=>
+        #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::let_unit_value, clippy::unreachable)]
+        if false {
+            let __io_fake_return: #ty = #p::unreachable!();
+            return __io_fake_return;
+        }
+    }
+}
+
+/// Instruments one function (free function or method).
+pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
+    if let Some((index, block, pinned)) = ast::async_block_body(&f) {
+        let (index, block) = (index, block.clone());
+        return async_trait_style(plan, f, index, &block, pinned);
+    }
+    let p = plan.private();
+    let ItemFn { attrs, vis, sig, block } = f;
+    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
+    let fn_name = sig.ident.to_string();
+    let site = plan.site(&p, &fn_name);
+    let span = plan.span(&p, &fn_name, &sig.inputs);
+    let ret = ast::return_type(&sig.output);
+    let fake = fake_return(&p, ret, sig.ident.span());
+    let events = plan.events(&p);
+    let is_err = plan.is_err(&p, ret);
+    let level = plan.level(&p, plan.args.level());
+    let enter = plan.enter(&p, sig.asyncness.is_some());
+    let annot = match ret {
+        Some(ty) => {
+            let ty = ast::erase_impl_trait(ty);
+            quote!(: #ty)
+        }
+        None => quote!(: ()),
+    };
+    let body = if sig.asyncness.is_some() {
+        let follows = plan.follows_from(&quote!(__io_span));
+        let inner = inner_future(&fake, &block, &annot, &events);
+        let classify = match ret {
+            Some(ty) if !ast::has_impl_trait(ty) => quote!(|__io_ret: &#ty| #is_err),
+            None => quote!(|__io_ret: &()| #is_err),
+            Some(_) => quote!(|_| false),
+        };
+        quote! {
+            #enter
+            let __io_span = if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+                let __io_span = #span;
+                #follows
+                #p::some_span(__io_span)
+            } else {
+                #p::None
+            };
+            let __io_body = #inner;
+            __io_call.run(__io_span, __io_body, #classify).await
+        }
+    } else {
+        let follows = plan.follows_from(&quote!(__io_span));
+        quote! {
+            #enter
+            let __io_span;
+            let __io_entered;
+            if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+                __io_span = #span;
+                #follows
+                __io_entered = __io_span.enter();
+            }
+            #[allow(clippy::let_unit_value, clippy::unit_arg)]
+            let __io_ret #annot = #p::call_once(move || {
+                #fake
+                #block
+            });
+            #events
+            __io_call.finish(#is_err);
+            __io_ret
+        }
+    };
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #site
+            #body
+        }
+    }
+}
+
+/// The user's body as a future; with `err`/`ret`, the events are emitted
+/// inside it, so they belong to the span.
+fn inner_future(fake: &TokenStream, block: &Block, annot: &TokenStream, events: &TokenStream) -> TokenStream {
+    if events.is_empty() {
+        quote!(async move { #fake #block })
+    } else {
+        quote! {
+            async move {
+                #[allow(clippy::let_unit_value)]
+                let __io_ret #annot = async move { #fake #block }.await;
+                #events
+                __io_ret
+            }
+        }
+    }
+}
+
+/// `fn f(..) -> Pin<Box<dyn Future<Output = R> + ..>> { Box::pin(async move { .. }) }`:
+/// the future is what runs the body, so the future is instrumented.
+fn async_trait_style(plan: &Plan<'_>, mut f: ItemFn, index: usize, block: &syn::ExprAsync, pinned: bool) -> TokenStream {
+    let p = plan.private();
+    let fn_name = f.sig.ident.to_string();
+    let site = plan.site(&p, &fn_name);
+    let span = plan.span(&p, &fn_name, &f.sig.inputs);
+    let output = ast::return_type(&f.sig.output).and_then(ast::future_output);
+    let events = if output.is_some() { plan.events(&p) } else { TokenStream::new() };
+    let is_err = plan.is_err(&p, output.as_ref());
+    let level = plan.level(&p, plan.args.level());
+    let enter = plan.enter(&p, true);
+    let follows = plan.follows_from(&quote!(__io_span));
+    let (annot, classify, fake) = match &output {
+        Some(ty) if !ast::has_impl_trait(ty) => (
+            quote!(: #ty),
+            quote!(|__io_ret: &#ty| #is_err),
+            fake_return(&p, Some(ty), f.sig.ident.span()),
+        ),
+        _ => (TokenStream::new(), quote!(|_| false), TokenStream::new()),
+    };
+    let inner_block = &block.block;
+    let inner = if events.is_empty() {
+        quote!(async move { #fake #inner_block })
+    } else {
+        quote! {
+            async move {
+                let __io_ret #annot = async move { #fake #inner_block }.await;
+                #events
+                __io_ret
+            }
+        }
+    };
+    let attrs = &block.attrs;
+    let instrumented = quote! {
+        #(#attrs)*
+        async move {
+            #site
+            #enter
+            let __io_span = if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+                let __io_span = #span;
+                #follows
+                #p::some_span(__io_span)
+            } else {
+                #p::None
+            };
+            let __io_body = #inner;
+            __io_call.run(__io_span, __io_body, #classify).await
+        }
+    };
+    let instrumented: syn::Expr = syn::parse_quote!(#instrumented);
+    match &mut f.block.stmts[index] {
+        syn::Stmt::Expr(syn::Expr::Call(call), None) if pinned => call.args[0] = instrumented,
+        stmt => *stmt = syn::Stmt::Expr(instrumented, None),
+    }
+    f.into_token_stream()
+}

@@ -1,0 +1,172 @@
+//! The `#[instrument_once]` attribute. Use it through the `instrument-once`
+//! crate, which re-exports it and holds the runtime it expands to; the two
+//! crates are version-locked.
+//!
+//! Stages, one module each: [`args`] parses the options, [`ast`] reads the
+//! item, [`valid`] checks misuse, [`expand`] generates code. On any error the
+//! original item is emitted unchanged beside the errors, so the user sees the
+//! mistake and not a cascade of secondary errors.
+#![forbid(unsafe_code)]
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{quote, ToTokens};
+use syn::{ImplItem, ItemFn, ItemImpl, Type};
+
+mod args;
+mod ast;
+mod expand;
+mod valid;
+
+use args::Args;
+use ast::Input;
+
+/// Instrument a function, or every method of an impl block, exactly once.
+/// See the `instrument-once` crate for the documentation.
+#[proc_macro_attribute]
+pub fn instrument_once(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = TokenStream2::from(attr);
+    let item = TokenStream2::from(item);
+    let args = match syn::parse2::<Args>(attr) {
+        Ok(args) => args,
+        Err(e) => return with_original(vec![e], item),
+    };
+    match Input::parse(item.clone()) {
+        Input::Fn(f) => instrument_fn(args, f, item),
+        Input::Impl(i) => instrument_impl(&args, i, item),
+        Input::Bodyless(f) => with_original(
+            vec![syn::Error::new_spanned(
+                &f.sig,
+                "`#[instrument_once]` needs a function body to wrap, and this trait method has none; \
+                 put the attribute on the method in each `impl` instead",
+            )],
+            item,
+        ),
+        Input::Other(span) => with_original(
+            vec![syn::Error::new(
+                span,
+                "`#[instrument_once]` goes on a function or an `impl` block",
+            )],
+            item,
+        ),
+    }
+}
+
+fn instrument_fn(mut args: Args, f: ItemFn, original: TokenStream2) -> TokenStream {
+    let mut errors = std::mem::take(&mut args.errors);
+    valid::attributes(&f, &mut errors);
+    valid::function(&f, &args, &mut errors);
+    valid::skips(&args, std::iter::once(&f), &mut errors);
+    if !errors.is_empty() {
+        return with_original(errors, strip_ours(original));
+    }
+    let qual = f.sig.ident.to_string();
+    let plan = expand::Plan { args: &args, qual: &qual };
+    expand::function(&plan, f).into()
+}
+
+fn instrument_impl(block_args: &Args, mut item: ItemImpl, original: TokenStream2) -> TokenStream {
+    let mut errors = block_args.errors.clone();
+    let type_name = type_name(&item.self_ty);
+    let mut planned: Vec<(usize, Args, ItemFn)> = Vec::new();
+    for (index, impl_item) in item.items.iter().enumerate() {
+        let ImplItem::Fn(method) = impl_item else { continue };
+        let mut f = ItemFn {
+            attrs: method.attrs.clone(),
+            vis: method.vis.clone(),
+            sig: method.sig.clone(),
+            block: Box::new(method.block.clone()),
+        };
+        // The method's own `#[instrument_once(..)]`, if any, overrides the
+        // block's options; it is consumed here, never expanded a second time.
+        let own = f.attrs.iter().position(ast::is_ours);
+        let method_args = match own {
+            Some(pos) => {
+                let attr = f.attrs.remove(pos);
+                let parsed = match &attr.meta {
+                    syn::Meta::Path(_) => Ok(Args::default()),
+                    syn::Meta::List(list) => syn::parse2::<Args>(list.tokens.clone()),
+                    syn::Meta::NameValue(nv) => Err(syn::Error::new_spanned(nv, "expected `#[instrument_once(..)]`")),
+                };
+                match parsed {
+                    Ok(mut a) => {
+                        errors.append(&mut a.errors);
+                        a
+                    }
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                }
+            }
+            None if f.sig.constness.is_some() => continue,
+            None => Args::default(),
+        };
+        let mut merged = method_args.clone().over(block_args);
+        // Block-level `skip` names apply to the methods that have them.
+        if method_args.skip.is_none() {
+            if let Some(skip) = &mut merged.skip {
+                let params = ast::params(&f.sig.inputs);
+                skip.value.retain(|n| params.iter().any(|p| p.ident == *n));
+            }
+        }
+        valid::attributes(&f, &mut errors);
+        valid::function(&f, &merged, &mut errors);
+        if method_args.skip.is_some() {
+            valid::skips(&method_args, std::iter::once(&f), &mut errors);
+        }
+        planned.push((index, merged, f));
+    }
+    let fns: Vec<&ItemFn> = planned.iter().map(|(_, _, f)| f).collect();
+    valid::skips(block_args, fns.iter().copied(), &mut errors);
+    if !errors.is_empty() {
+        return with_original(errors, strip_ours(original));
+    }
+    for (index, args, f) in planned {
+        let qual = format!("{type_name}::{}", f.sig.ident);
+        let plan = expand::Plan { args: &args, qual: &qual };
+        item.items[index] = ImplItem::Verbatim(expand::function(&plan, f));
+    }
+    item.into_token_stream().into()
+}
+
+/// The name methods are qualified with: the last path segment of the type,
+/// without generics (`Repo` for `Repo<T>`), or the type as written.
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default(),
+        Type::Reference(r) => type_name(&r.elem),
+        Type::Paren(p) => type_name(&p.elem),
+        Type::Group(g) => type_name(&g.elem),
+        other => other.to_token_stream().to_string().replace(' ', ""),
+    }
+}
+
+/// The errors, then the item unchanged (less any `#[instrument_once]`
+/// attributes inside it, which would only repeat the errors).
+fn with_original(errors: Vec<syn::Error>, original: TokenStream2) -> TokenStream {
+    let errors = errors.into_iter().map(|e| e.to_compile_error());
+    quote!(#(#errors)* #original).into()
+}
+
+fn strip_ours(original: TokenStream2) -> TokenStream2 {
+    struct Strip;
+    impl syn::visit_mut::VisitMut for Strip {
+        fn visit_attributes_mut(&mut self, attrs: &mut Vec<syn::Attribute>) {
+            attrs.retain(|a| !ast::is_ours(a));
+        }
+    }
+    match syn::parse2::<syn::Item>(original.clone()) {
+        Ok(mut item) => {
+            syn::visit_mut::VisitMut::visit_item_mut(&mut Strip, &mut item);
+            item.into_token_stream()
+        }
+        Err(_) => original,
+    }
+}
+

@@ -1,0 +1,119 @@
+//! Misuse checks: each finding is one error spanned at the offending tokens,
+//! with a message that says what to do.
+
+use quote::ToTokens;
+use syn::ItemFn;
+
+use crate::args::{Args, Overflow};
+use crate::ast;
+
+const ONE_SPAN: &str = "`#[instrument_once]` already creates the span";
+
+/// Checks the attributes left on a function: a second `#[instrument_once]`,
+/// or `#[tracing::instrument]`, in either order.
+pub(crate) fn attributes(f: &ItemFn, errors: &mut Vec<syn::Error>) {
+    for attr in &f.attrs {
+        if ast::is_ours(attr) {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "`#[instrument_once]` is applied twice to this function; remove one of the two attributes \
+                 (a function is instrumented exactly once)",
+            ));
+        } else if ast::is_tracing_instrument(attr) {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                format!(
+                    "`#[instrument]` together with `#[instrument_once]` would create two spans per call; \
+                     remove one of the two attributes ({ONE_SPAN}, with the same options)"
+                ),
+            ));
+        }
+    }
+    if let Some((span, whose)) = ast::expansion_mark(&f.block.to_token_stream()) {
+        let msg = if whose == "tracing" {
+            format!(
+                "this function was already instrumented by `#[tracing::instrument]`, expanded above \
+                 `#[instrument_once]`; remove one of the two attributes ({ONE_SPAN})"
+            )
+        } else {
+            "this function was already instrumented by `#[instrument_once]`; remove one of the two \
+             attributes (a function is instrumented exactly once)"
+                .to_owned()
+        };
+        errors.push(syn::Error::new(span, msg));
+    }
+}
+
+/// Checks the options against the function they instrument.
+pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
+    if let Some(c) = &f.sig.constness {
+        errors.push(syn::Error::new(
+            c.span,
+            "`#[instrument_once]` cannot instrument a `const fn`: spans and counters need run time; \
+             remove `const` or the attribute",
+        ));
+    }
+    if let (Some(skip), Some(all)) = (&args.skip, &args.skip_all) {
+        let later = if skip.seq > all.seq { skip.key } else { all.key };
+        errors.push(syn::Error::new(
+            later,
+            "`skip` and `skip_all` exclude each other: `skip_all` already skips every parameter; remove one",
+        ));
+    }
+    let ret = ast::return_type(&f.sig.output);
+    if let Some(err) = &args.err {
+        if f.sig.asyncness.is_none() && ast::async_block_body(f).is_some() {
+            // async-trait style: the output type is inside the future type.
+        } else if ast::plainly_not_result(ret) {
+            errors.push(syn::Error::new(
+                err.key,
+                "`err` records the error of a function that returns `Result`, and this one does not; \
+                 remove `err`",
+            ));
+        }
+    }
+    if let Some(over) = &args.on_overflow {
+        if over.value == Overflow::Error && ast::plainly_not_result(ret) {
+            errors.push(syn::Error::new(
+                over.key,
+                "`on_overflow = \"error\"` returns `Err(DepthExceeded.into())`, but this function does \
+                 not return `Result`; use `on_overflow = \"panic\"` or return `Result<_, E>` with \
+                 `E: From<instrument_once::DepthExceeded>`",
+            ));
+        }
+        if args.max_depth.is_none() {
+            errors.push(syn::Error::new(
+                over.key,
+                "`on_overflow` has no effect without `max_depth = N`; add a limit or remove `on_overflow`",
+            ));
+        }
+    }
+    if let (Some(stats), Some(timing)) = (&args.stats, &args.timing) {
+        if !stats.value && timing.value {
+            errors.push(syn::Error::new(
+                timing.key,
+                "`timing = true` needs stats, and `stats = false` turns them off; remove one",
+            ));
+        }
+    }
+}
+
+/// Checks that every `skip(name)` names a parameter of one of `fns`.
+pub(crate) fn skips<'a>(
+    args: &Args,
+    fns: impl Iterator<Item = &'a ItemFn> + Clone,
+    errors: &mut Vec<syn::Error>,
+) {
+    let Some(skip) = &args.skip else { return };
+    for name in &skip.value {
+        let known = fns
+            .clone()
+            .any(|f| ast::params(&f.sig.inputs).iter().any(|p| p.ident == *name));
+        if !known {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!("`skip({name})` names no parameter of this function; remove it or fix the name"),
+            ));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Idempotent function instrumentation: a function is wrapped once, never
+//! twice, and a wrapper never calls itself.
+//!
+//! ```
+//! use instrument_once::instrument_once;
+//!
+//! #[instrument_once(level = "debug", err)]
+//! fn load(id: u64) -> Result<u64, String> {
+//!     if id == 0 { Err("no row 0".into()) } else { Ok(id * 10) }
+//! }
+//!
+//! # fn main() {
+//! let _ = load(1);
+//! let _ = load(0);
+//! let site = instrument_once::registry().get(concat!(module_path!(), "::load")).unwrap();
+//! let stats = site.stats();
+//! assert_eq!((stats.calls, stats.ok, stats.errors), (2, 1, 1));
+//! # }
+//! ```
+//!
+//! # Why
+//!
+//! Instrumentation is code that wraps other code. When two layers both wrap
+//! the same function the result ranges from doubled spans to a wrapper that
+//! calls itself until the stack runs out; when switches are ignored nobody
+//! can turn it off; when nobody can ask "is this function instrumented, and
+//! where do its spans go?", missing traces take days to explain. This crate
+//! makes each of those impossible or loud:
+//!
+//! * [`macro@instrument_once`] wraps a function in a `tracing` span with the
+//!   options and the recorded fields of `tracing::instrument`, and refuses at
+//!   compile time to wrap a function twice (two of our attributes, or ours
+//!   with `tracing::instrument` in either order).
+//! * Every annotated function owns a `static` [`Site`]; the [`registry()`]
+//!   lists all of them, called or not, with exact [`Stats`].
+//! * Depth guards (`max_depth`, [`set_max_total_depth`]) turn runaway
+//!   recursion into a clear panic or `Err` ([`DepthExceeded`]) instead of a
+//!   stack-overflow abort.
+//! * Switches ([`control`], [`Site::set_enabled`]) are honoured from the next
+//!   call on, in every thread.
+//!
+//! # Cost
+//!
+//! After its first call, an instrumented call takes no lock, allocates
+//! nothing and hashes nothing: one relaxed load decides whether the site is
+//! on, a thread-local array update tracks depth, one atomic add on a
+//! per-thread shard counts the call and one counts its outcome, and, with
+//! timing on, two clock reads measure it. A switched-off site costs the one
+//! load. See `BENCHMARKS.md` in the repository for measured figures.
+//!
+//! # Registration
+//!
+//! With the default `static-registry` feature each site is also listed in a
+//! link-time slice (the `linkme` crate), so [`Registry::sites`] lists
+//! functions before their first call. That registration uses
+//! `#[link_section]`, which a crate with `#![forbid(unsafe_code)]` rejects;
+//! such a crate turns the feature off (`default-features = false`) and its
+//! sites are listed from their first call instead.
+#![doc(html_root_url = "https://docs.rs/instrument-once/0.1.0")]
+#![deny(unsafe_code)]
+
+pub mod control;
+mod depth;
+mod registry;
+mod site;
+mod stats;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub(crate) use __private as private;
+
+pub use depth::{current_chain, max_total_depth, set_max_total_depth, DepthExceeded, DEFAULT_MAX_TOTAL_DEPTH};
+pub use registry::{registry, Registry};
+pub use site::Site;
+pub use stats::{set_timing, timing, Latency, Stats};
+
+/// Wrap a function (or every method of an impl block) in a `tracing` span,
+/// once, and register it.
+///
+/// See the crate's README for the full option reference. The options of
+/// `tracing::instrument` keep their meaning and record the same fields:
+/// `name`, `target`, `level`, `parent`, `follows_from`, `skip(..)`,
+/// `skip_all`, `fields(..)`, `err`, `err(Debug|Display)`, `ret`,
+/// `ret(Debug|Display)`. Options of this crate: `crate = path`,
+/// `max_depth = N`, `on_overflow = "panic" | "error"`,
+/// `recursion = "nest" | "outermost"`, `timing = false`, `stats = false`.
+///
+/// ```
+/// use instrument_once::instrument_once;
+///
+/// #[derive(Debug)]
+/// struct Repo;
+///
+/// #[instrument_once]
+/// impl Repo {
+///     fn get(&self, id: u32) -> u32 { id }
+///     #[instrument_once(level = "trace", skip(id))]
+///     fn hot(&self, id: u32) -> u32 { id + 1 }
+/// }
+///
+/// # fn main() {
+/// assert_eq!(Repo.hot(Repo.get(1)), 2);
+/// let reg = instrument_once::registry();
+/// assert_eq!(reg.get(concat!(module_path!(), "::Repo::hot")).unwrap().stats().calls, 1);
+/// # }
+/// ```
+pub use instrument_once_macros::instrument_once;
