@@ -263,6 +263,9 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         }
         None => quote!(: ()),
     };
+    // The user's statements go straight into the closure (or async block):
+    // wrapping their block in another would trip `unused_braces`.
+    let stmts = &block.stmts;
     let body = if sig.asyncness.is_some() {
         let follows = plan.follows_from(&quote!(__io_span));
         let inner = inner_future(&fake, &block, &annot, &events);
@@ -297,7 +300,7 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
             #[allow(clippy::let_unit_value, clippy::unit_arg)]
             let __io_ret #annot = #p::call_once(move || {
                 #fake
-                #block
+                #(#stmts)*
             });
             #events
             __io_call.finish(#is_err);
@@ -317,13 +320,14 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
 /// The user's body as a future; with `err`/`ret`, the events are emitted
 /// inside it, so they belong to the span.
 fn inner_future(fake: &TokenStream, block: &Block, annot: &TokenStream, events: &TokenStream) -> TokenStream {
+    let stmts = &block.stmts;
     if events.is_empty() {
-        quote!(async move { #fake #block })
+        quote!(async move { #fake #(#stmts)* })
     } else {
         quote! {
             async move {
                 #[allow(clippy::let_unit_value)]
-                let __io_ret #annot = async move { #fake #block }.await;
+                let __io_ret #annot = async move { #fake #(#stmts)* }.await;
                 #events
                 __io_ret
             }
@@ -352,13 +356,13 @@ fn async_trait_style(plan: &Plan<'_>, mut f: ItemFn, index: usize, block: &syn::
         ),
         _ => (TokenStream::new(), quote!(|_| false), TokenStream::new()),
     };
-    let inner_block = &block.block;
+    let stmts = &block.block.stmts;
     let inner = if events.is_empty() {
-        quote!(async move { #fake #inner_block })
+        quote!(async move { #fake #(#stmts)* })
     } else {
         quote! {
             async move {
-                let __io_ret #annot = async move { #fake #inner_block }.await;
+                let __io_ret #annot = async move { #fake #(#stmts)* }.await;
                 #events
                 __io_ret
             }

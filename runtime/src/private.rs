@@ -294,14 +294,19 @@ impl AsyncCall {
     }
 
     /// Drives the body to completion: every poll is on the depth chain and
-    /// inside `span`. `is_err` classifies the output.
+    /// inside `span`, and the body is dropped inside `span` too (as
+    /// `tracing::Instrument` does). `is_err` classifies the output.
     pub async fn run<F: Future>(
         mut self,
         span: Option<tracing::Span>,
         body: F,
         is_err: impl FnOnce(&F::Output) -> bool,
     ) -> F::Output {
-        let mut body = pin!(body);
+        let mut slot = pin!(Some(body));
+        let mut body = DropInSpan {
+            body: slot.as_mut(),
+            span: span.as_ref(),
+        };
         let output = std::future::poll_fn(|cx| {
             let entry = depth::enter(self.site, self.index, 0).unwrap_or(Entry {
                 depth: 0,
@@ -313,14 +318,18 @@ impl AsyncCall {
                 index: self.index,
                 entry,
             };
-            let _entered = span.as_ref().map(tracing::Span::enter);
+            let _entered = body.span.map(tracing::Span::enter);
             self.polling = true;
-            let poll = body.as_mut().poll(cx);
+            let poll = match body.body.as_mut().as_pin_mut() {
+                Some(fut) => fut.poll(cx),
+                None => unreachable!("an instrumented future is polled again after it completed"),
+            };
             self.polling = false;
             drop(poll_guard);
             poll
         })
         .await;
+        drop(body);
         if self.mode == Mode::Counted {
             let outcome = if is_err(&output) {
                 Outcome::Err
@@ -332,6 +341,19 @@ impl AsyncCall {
             self.mode = Mode::Quiet;
         }
         output
+    }
+}
+
+/// Drops the user's future inside its span, also when the call is cancelled.
+struct DropInSpan<'a, F> {
+    body: std::pin::Pin<&'a mut Option<F>>,
+    span: Option<&'a tracing::Span>,
+}
+
+impl<F> Drop for DropInSpan<'_, F> {
+    fn drop(&mut self) {
+        let _entered = self.span.map(tracing::Span::enter);
+        self.body.set(None);
     }
 }
 
