@@ -402,17 +402,19 @@ impl Parse for Args {
         let mut args = Args::default();
         while !input.is_empty() {
             if let Err(e) = args.parse_option(input) {
-                // A malformed option makes the rest unreliable: stop here,
-                // keeping the errors found so far.
                 args.errors.push(e);
-                return Ok(args);
+                // Skip what is left of the bad option, then keep going, so
+                // every mistake in the attribute is reported at once.
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    input.parse::<proc_macro2::TokenTree>()?;
+                }
             }
             if input.is_empty() {
                 break;
             }
             if let Err(e) = input.parse::<Token![,]>() {
                 args.errors.push(e);
-                return Ok(args);
+                input.parse::<TokenStream>()?;
             }
         }
         Ok(args)

@@ -1,0 +1,4 @@
+#[instrument_once::instrument_once(level = "loud")]
+fn load() {}
+
+fn main() {}

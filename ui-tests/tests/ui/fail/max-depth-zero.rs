@@ -1,0 +1,8 @@
+#[instrument_once::instrument_once(max_depth = 0)]
+fn walk(n: u32) {
+    if n > 0 {
+        walk(n - 1);
+    }
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[instrument_once::instrument_once(max_depth = 8, on_overflow = "error")]
+fn walk(n: u32) -> u32 {
+    if n > 0 { walk(n - 1) + 1 } else { 0 }
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[instrument_once::instrument_once(parent = None, parent = None)]
+fn load() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[instrument_once::instrument_once(level = "info", name = "a", level = "debug")]
+fn load() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[instrument_once::instrument_once(stats = false, timing = true)]
+fn walk() {}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use instrument_once::instrument_once;
+
+#[instrument_once]
+#[instrument_once(level = "debug")]
+fn load() {}
+
+fn main() {
+    load();
+}

@@ -1,0 +1,4 @@
+#[instrument_once::instrument_once(level = "info", colour = "red")]
+fn load() {}
+
+fn main() {}
