@@ -89,7 +89,9 @@ impl Parse for LevelName {
                 _ => Err(syn::Error::new(i.span(), EXPECTED)),
             }
         } else {
-            let path: Path = input.parse().map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
+            let path: Path = input
+                .parse()
+                .map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
             let last = path.segments.last().map(|s| s.ident.to_string());
             last.as_deref()
                 .filter(|s| s.chars().all(|c| c.is_ascii_uppercase()))
@@ -142,7 +144,10 @@ impl EventArgs {
                     args.level = Some(content.parse()?);
                 }
                 "Debug" | "Display" | "level" => {
-                    return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")));
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("`{key}` is given twice"),
+                    ));
                 }
                 _ => {
                     return Err(syn::Error::new(
@@ -240,7 +245,13 @@ pub(crate) struct Args {
     parsed: usize,
 }
 
-fn put<T>(slot: &mut Option<Set<T>>, key: &Ident, value: T, errors: &mut Vec<syn::Error>, seq: usize) {
+fn put<T>(
+    slot: &mut Option<Set<T>>,
+    key: &Ident,
+    value: T,
+    errors: &mut Vec<syn::Error>,
+    seq: usize,
+) {
     if slot.is_some() {
         errors.push(syn::Error::new(
             key.span(),
@@ -281,6 +292,7 @@ fn assign<T: Parse>(input: ParseStream<'_>) -> syn::Result<T> {
 
 impl Args {
     /// Parses one `key [= value | (..)]` option into `self`.
+    #[allow(clippy::too_many_lines)] // one arm per option, nothing to factor out
     fn parse_option(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
         let key = if input.peek(Token![crate]) {
             let k: Token![crate] = input.parse()?;
@@ -305,22 +317,49 @@ impl Args {
                         &content,
                         Ident::parse_any,
                     )?;
-                    put(&mut self.skip, &key, names.into_iter().collect(), errors, seq);
+                    put(
+                        &mut self.skip,
+                        &key,
+                        names.into_iter().collect(),
+                        errors,
+                        seq,
+                    );
                 }
                 "skip_all" => put(&mut self.skip_all, &key, (), errors, seq),
                 "fields" => {
                     let content;
                     syn::parenthesized!(content in input);
                     let fields = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
-                    put(&mut self.fields, &key, fields.into_iter().collect(), errors, seq);
+                    put(
+                        &mut self.fields,
+                        &key,
+                        fields.into_iter().collect(),
+                        errors,
+                        seq,
+                    );
                 }
-                "err" => put(&mut self.err, &key, EventArgs::parse_opt(input)?, errors, seq),
-                "ret" => put(&mut self.ret, &key, EventArgs::parse_opt(input)?, errors, seq),
+                "err" => put(
+                    &mut self.err,
+                    &key,
+                    EventArgs::parse_opt(input)?,
+                    errors,
+                    seq,
+                ),
+                "ret" => put(
+                    &mut self.ret,
+                    &key,
+                    EventArgs::parse_opt(input)?,
+                    errors,
+                    seq,
+                ),
                 "crate" => put(&mut self.krate, &key, assign(input)?, errors, seq),
                 "max_depth" => {
                     input.parse::<Token![=]>()?;
                     let lit: LitInt = input.parse().map_err(|e| {
-                        syn::Error::new(e.span(), "`max_depth` takes a whole number >= 1, e.g. `max_depth = 64`")
+                        syn::Error::new(
+                            e.span(),
+                            "`max_depth` takes a whole number >= 1, e.g. `max_depth = 64`",
+                        )
                     })?;
                     let n: u32 = lit.base10_parse()?;
                     if n == 0 {
@@ -332,7 +371,10 @@ impl Args {
                     put(&mut self.max_depth, &key, n, errors, seq);
                 }
                 "on_overflow" => {
-                    let v = choice(input, &[("panic", Overflow::Panic), ("error", Overflow::Error)])?;
+                    let v = choice(
+                        input,
+                        &[("panic", Overflow::Panic), ("error", Overflow::Error)],
+                    )?;
                     put(&mut self.on_overflow, &key, v, errors, seq);
                 }
                 "recursion" => {

@@ -44,7 +44,9 @@ impl Input {
 
 /// The span of the first token after the item's attributes.
 fn first_token_span(item: &Item) -> Span {
-    let mut tokens = quote::ToTokens::to_token_stream(item).into_iter().peekable();
+    let mut tokens = quote::ToTokens::to_token_stream(item)
+        .into_iter()
+        .peekable();
     while let Some(TokenTree::Punct(p)) = tokens.peek() {
         if p.as_char() != '#' {
             break;
@@ -177,7 +179,9 @@ pub(crate) fn is_tracing_instrument(attr: &Attribute) -> bool {
         .collect();
     match segments.as_slice() {
         [one] => one == "instrument",
-        [.., krate, last] => last == "instrument" && (krate == "tracing" || krate == "tracing_attributes"),
+        [.., krate, last] => {
+            last == "instrument" && (krate == "tracing" || krate == "tracing_attributes")
+        }
         [] => false,
     }
 }
@@ -228,8 +232,13 @@ pub(crate) fn plainly_not_result(ty: Option<&Type>) -> bool {
     match ty {
         Type::Paren(p) => plainly_not_result(Some(&p.elem)),
         Type::Group(g) => plainly_not_result(Some(&g.elem)),
-        Type::Path(p) => p.qself.is_none()
-            && p.path.segments.last().is_some_and(|s| NOT_RESULT.iter().any(|n| s.ident == n)),
+        Type::Path(p) => {
+            p.qself.is_none()
+                && p.path
+                    .segments
+                    .last()
+                    .is_some_and(|s| NOT_RESULT.iter().any(|n| s.ident == n))
+        }
         Type::Tuple(_)
         | Type::Reference(_)
         | Type::Array(_)
@@ -296,8 +305,15 @@ pub(crate) fn async_block_body(f: &ItemFn) -> Option<(usize, &syn::ExprAsync, bo
     match expr {
         syn::Expr::Async(a) => Some((index, a, false)),
         syn::Expr::Call(call) => {
-            let syn::Expr::Path(p) = call.func.as_ref() else { return None };
-            let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let syn::Expr::Path(p) = call.func.as_ref() else {
+                return None;
+            };
+            let segs: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
             if !segs.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
                 return None;
             }

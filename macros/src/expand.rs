@@ -18,41 +18,42 @@ pub(crate) struct Plan<'a> {
 
 impl Plan<'_> {
     fn private(&self) -> TokenStream {
-        match &self.args.krate {
-            Some(k) => {
-                let path = &k.value;
-                quote!(#path::__private)
-            }
-            None => quote!(::instrument_once::__private),
+        if let Some(k) = &self.args.krate {
+            let path = &k.value;
+            quote!(#path::__private)
+        } else {
+            quote!(::instrument_once::__private)
         }
     }
 
-    fn level(&self, p: &TokenStream, level: LevelName) -> TokenStream {
-        let ident = level.ident();
-        quote!(#p::tracing::Level::#ident)
+    fn target(&self, p: &TokenStream) -> TokenStream {
+        if let Some(t) = &self.args.target {
+            t.value.to_token_stream()
+        } else {
+            quote!(#p::module_path!())
+        }
     }
 
-    fn target(&self, p: &TokenStream) -> TokenStream {
-        match &self.args.target {
-            Some(t) => t.value.to_token_stream(),
-            None => quote!(#p::module_path!()),
+    fn name(&self, fn_name: &str) -> TokenStream {
+        if let Some(n) = &self.args.name {
+            n.value.to_token_stream()
+        } else {
+            fn_name.to_token_stream()
         }
     }
 
     /// The `static __IO_SITE` and its registration.
     fn site(&self, p: &TokenStream, fn_name: &str) -> TokenStream {
         let args = self.args;
-        let name = match &args.name {
-            Some(n) => n.value.to_token_stream(),
-            None => fn_name.to_token_stream(),
-        };
+        let name = self.name(fn_name);
         let qual = self.qual;
         let target = self.target(p);
-        let level = self.level(p, args.level());
+        let level = level_path(p, args.level());
         let max_depth = args.max_depth.as_ref().map_or(0, |m| m.value);
-        let overflow = match args.on_overflow.as_ref().map(|o| o.value) {
-            Some(Overflow::Error) => quote!(#p::Overflow::Error),
-            _ => quote!(#p::Overflow::Panic),
+        let overflow = if args.on_overflow.as_ref().map(|o| o.value) == Some(Overflow::Error) {
+            quote!(#p::Overflow::Error)
+        } else {
+            quote!(#p::Overflow::Panic)
         };
         let outermost = args.recursion_outermost.as_ref().is_some_and(|r| r.value);
         let stats = args.stats.as_ref().is_none_or(|s| s.value);
@@ -81,19 +82,25 @@ impl Plan<'_> {
 
     /// `tracing::span!(..)` with exactly the fields `tracing::instrument`
     /// records.
-    fn span(&self, p: &TokenStream, fn_name: &str, inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>) -> TokenStream {
+    fn span(
+        &self,
+        p: &TokenStream,
+        fn_name: &str,
+        inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
+    ) -> TokenStream {
         let args = self.args;
-        let name = match &args.name {
-            Some(n) => n.value.to_token_stream(),
-            None => fn_name.to_token_stream(),
-        };
+        let name = self.name(fn_name);
         let target = self.target(p);
-        let level = self.level(p, args.level());
+        let level = level_path(p, args.level());
         let parent = args.parent.as_ref().map(|x| {
             let e = &x.value;
             quote!(parent: #e,)
         });
-        let custom = args.fields.as_ref().map(|f| f.value.as_slice()).unwrap_or_default();
+        let custom = args
+            .fields
+            .as_ref()
+            .map(|f| f.value.as_slice())
+            .unwrap_or_default();
         let params: Vec<TokenStream> = if args.skip_all.is_some() {
             Vec::new()
         } else {
@@ -103,7 +110,7 @@ impl Plan<'_> {
                     let skipped = args
                         .skip
                         .as_ref()
-                        .is_some_and(|s| s.value.iter().any(|n| *n == param.ident));
+                        .is_some_and(|s| s.value.contains(&param.ident));
                     // A custom field of the same name replaces the parameter.
                     let shadowed = custom
                         .iter()
@@ -125,16 +132,14 @@ impl Plan<'_> {
     }
 
     fn follows_from(&self, span: &TokenStream) -> TokenStream {
-        match &self.args.follows_from {
-            Some(f) => {
-                let e = &f.value;
-                quote! {
-                    for __io_cause in #e {
-                        #span.follows_from(__io_cause);
-                    }
-                }
+        let Some(f) = &self.args.follows_from else {
+            return TokenStream::new();
+        };
+        let e = &f.value;
+        quote! {
+            for __io_cause in #e {
+                #span.follows_from(__io_cause);
             }
-            None => TokenStream::new(),
         }
     }
 
@@ -143,17 +148,19 @@ impl Plan<'_> {
         let args = self.args;
         let target = self.target(p);
         let err = args.err.as_ref().map(|e| {
-            let level = self.level(p, e.value.level.unwrap_or(LevelName::Error));
-            match e.value.mode {
-                FormatMode::Debug => quote!(#p::tracing::event!(target: #target, #level, error = ?__io_e)),
-                _ => quote!(#p::tracing::event!(target: #target, #level, error = %__io_e)),
+            let level = level_path(p, e.value.level.unwrap_or(LevelName::Error));
+            if e.value.mode == FormatMode::Debug {
+                quote!(#p::tracing::event!(target: #target, #level, error = ?__io_e))
+            } else {
+                quote!(#p::tracing::event!(target: #target, #level, error = %__io_e))
             }
         });
         let ret = args.ret.as_ref().map(|r| {
-            let level = self.level(p, r.value.level.unwrap_or(args.level()));
-            match r.value.mode {
-                FormatMode::Display => quote!(#p::tracing::event!(target: #target, #level, return = %__io_x)),
-                _ => quote!(#p::tracing::event!(target: #target, #level, return = ?__io_x)),
+            let level = level_path(p, r.value.level.unwrap_or(args.level()));
+            if r.value.mode == FormatMode::Display {
+                quote!(#p::tracing::event!(target: #target, #level, return = %__io_x))
+            } else {
+                quote!(#p::tracing::event!(target: #target, #level, return = ?__io_x))
             }
         });
         match (err, ret) {
@@ -205,7 +212,12 @@ impl Plan<'_> {
         } else {
             (quote!(Call), quote!(enter), quote!(try_enter))
         };
-        if self.args.on_overflow.as_ref().is_some_and(|o| o.value == Overflow::Error) {
+        if self
+            .args
+            .on_overflow
+            .as_ref()
+            .is_some_and(|o| o.value == Overflow::Error)
+        {
             quote! {
                 let __io_call = match #p::#ty::#try_enter(&__IO_SITE, __IO_SITE_CONFIG) {
                     #p::Ok(__io_call) => __io_call,
@@ -218,6 +230,11 @@ impl Plan<'_> {
             }
         }
     }
+}
+
+fn level_path(p: &TokenStream, level: LevelName) -> TokenStream {
+    let ident = level.ident();
+    quote!(#p::tracing::Level::#ident)
 }
 
 /// A statement that pins the block's type to the declared return type, so
@@ -243,7 +260,12 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         return async_trait_style(plan, f, index, &block, pinned);
     }
     let p = plan.private();
-    let ItemFn { attrs, vis, sig, block } = f;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = f;
     let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
         .into_iter()
         .partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
@@ -254,14 +276,13 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     let fake = fake_return(&p, ret, sig.ident.span());
     let events = plan.events(&p);
     let is_err = plan.is_err(&p, ret);
-    let level = plan.level(&p, plan.args.level());
+    let level = level_path(&p, plan.args.level());
     let enter = plan.enter(&p, sig.asyncness.is_some());
-    let annot = match ret {
-        Some(ty) => {
-            let ty = ast::erase_impl_trait(ty);
-            quote!(: #ty)
-        }
-        None => quote!(: ()),
+    let annot = if let Some(ty) = ret {
+        let ty = ast::erase_impl_trait(ty);
+        quote!(: #ty)
+    } else {
+        quote!(: ())
     };
     // The user's statements go straight into the closure (or async block):
     // wrapping their block in another would trip `unused_braces`.
@@ -319,7 +340,12 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
 
 /// The user's body as a future; with `err`/`ret`, the events are emitted
 /// inside it, so they belong to the span.
-fn inner_future(fake: &TokenStream, block: &Block, annot: &TokenStream, events: &TokenStream) -> TokenStream {
+fn inner_future(
+    fake: &TokenStream,
+    block: &Block,
+    annot: &TokenStream,
+    events: &TokenStream,
+) -> TokenStream {
     let stmts = &block.stmts;
     if events.is_empty() {
         quote!(async move { #fake #(#stmts)* })
@@ -337,15 +363,25 @@ fn inner_future(fake: &TokenStream, block: &Block, annot: &TokenStream, events: 
 
 /// `fn f(..) -> Pin<Box<dyn Future<Output = R> + ..>> { Box::pin(async move { .. }) }`:
 /// the future is what runs the body, so the future is instrumented.
-fn async_trait_style(plan: &Plan<'_>, mut f: ItemFn, index: usize, block: &syn::ExprAsync, pinned: bool) -> TokenStream {
+fn async_trait_style(
+    plan: &Plan<'_>,
+    mut f: ItemFn,
+    index: usize,
+    block: &syn::ExprAsync,
+    pinned: bool,
+) -> TokenStream {
     let p = plan.private();
     let fn_name = f.sig.ident.to_string();
     let site = plan.site(&p, &fn_name);
     let span = plan.span(&p, &fn_name, &f.sig.inputs);
     let output = ast::return_type(&f.sig.output).and_then(ast::future_output);
-    let events = if output.is_some() { plan.events(&p) } else { TokenStream::new() };
+    let events = if output.is_some() {
+        plan.events(&p)
+    } else {
+        TokenStream::new()
+    };
     let is_err = plan.is_err(&p, output.as_ref());
-    let level = plan.level(&p, plan.args.level());
+    let level = level_path(&p, plan.args.level());
     let enter = plan.enter(&p, true);
     let follows = plan.follows_from(&quote!(__io_span));
     let (annot, classify, fake) = match &output {

@@ -29,25 +29,25 @@ pub fn instrument_once(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = TokenStream2::from(item);
     let args = match syn::parse2::<Args>(attr) {
         Ok(args) => args,
-        Err(e) => return with_original(vec![e], item),
+        Err(e) => return with_original(&[e], &item),
     };
     match Input::parse(item.clone()) {
         Input::Fn(f) => instrument_fn(args, f, item),
         Input::Impl(i) => instrument_impl(&args, i, item),
         Input::Bodyless(f) => with_original(
-            vec![syn::Error::new_spanned(
+            &[syn::Error::new_spanned(
                 &f.sig,
                 "`#[instrument_once]` needs a function body to wrap, and this trait method has none; \
                  put the attribute on the method in each `impl` instead",
             )],
-            item,
+            &item,
         ),
         Input::Other(span) => with_original(
-            vec![syn::Error::new(
+            &[syn::Error::new(
                 span,
                 "`#[instrument_once]` goes on a function or an `impl` block",
             )],
-            item,
+            &item,
         ),
     }
 }
@@ -56,12 +56,15 @@ fn instrument_fn(mut args: Args, f: ItemFn, original: TokenStream2) -> TokenStre
     let mut errors = std::mem::take(&mut args.errors);
     valid::attributes(&f, &mut errors);
     valid::function(&f, &args, &mut errors);
-    valid::skips(&args, std::iter::once(&f), &mut errors);
+    valid::skips(&args, &std::iter::once(&f), &mut errors);
     if !errors.is_empty() {
-        return with_original(errors, strip_ours(original));
+        return with_original(&errors, &strip_ours(original));
     }
     let qual = f.sig.ident.to_string();
-    let plan = expand::Plan { args: &args, qual: &qual };
+    let plan = expand::Plan {
+        args: &args,
+        qual: &qual,
+    };
     expand::function(&plan, f).into()
 }
 
@@ -70,7 +73,9 @@ fn instrument_impl(block_args: &Args, mut item: ItemImpl, original: TokenStream2
     let type_name = type_name(&item.self_ty);
     let mut planned: Vec<(usize, Args, ItemFn)> = Vec::new();
     for (index, impl_item) in item.items.iter().enumerate() {
-        let ImplItem::Fn(method) = impl_item else { continue };
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
         let mut f = ItemFn {
             attrs: method.attrs.clone(),
             vis: method.vis.clone(),
@@ -86,7 +91,10 @@ fn instrument_impl(block_args: &Args, mut item: ItemImpl, original: TokenStream2
                 let parsed = match &attr.meta {
                     syn::Meta::Path(_) => Ok(Args::default()),
                     syn::Meta::List(list) => syn::parse2::<Args>(list.tokens.clone()),
-                    syn::Meta::NameValue(nv) => Err(syn::Error::new_spanned(nv, "expected `#[instrument_once(..)]`")),
+                    syn::Meta::NameValue(nv) => Err(syn::Error::new_spanned(
+                        nv,
+                        "expected `#[instrument_once(..)]`",
+                    )),
                 };
                 match parsed {
                     Ok(mut a) => {
@@ -113,18 +121,21 @@ fn instrument_impl(block_args: &Args, mut item: ItemImpl, original: TokenStream2
         valid::attributes(&f, &mut errors);
         valid::function(&f, &merged, &mut errors);
         if method_args.skip.is_some() {
-            valid::skips(&method_args, std::iter::once(&f), &mut errors);
+            valid::skips(&method_args, &std::iter::once(&f), &mut errors);
         }
         planned.push((index, merged, f));
     }
     let fns: Vec<&ItemFn> = planned.iter().map(|(_, _, f)| f).collect();
-    valid::skips(block_args, fns.iter().copied(), &mut errors);
+    valid::skips(block_args, &fns.iter().copied(), &mut errors);
     if !errors.is_empty() {
-        return with_original(errors, strip_ours(original));
+        return with_original(&errors, &strip_ours(original));
     }
     for (index, args, f) in planned {
         let qual = format!("{type_name}::{}", f.sig.ident);
-        let plan = expand::Plan { args: &args, qual: &qual };
+        let plan = expand::Plan {
+            args: &args,
+            qual: &qual,
+        };
         item.items[index] = ImplItem::Verbatim(expand::function(&plan, f));
     }
     item.into_token_stream().into()
@@ -149,8 +160,8 @@ fn type_name(ty: &Type) -> String {
 
 /// The errors, then the item unchanged (less any `#[instrument_once]`
 /// attributes inside it, which would only repeat the errors).
-fn with_original(errors: Vec<syn::Error>, original: TokenStream2) -> TokenStream {
-    let errors = errors.into_iter().map(|e| e.to_compile_error());
+fn with_original(errors: &[syn::Error], original: &TokenStream2) -> TokenStream {
+    let errors = errors.iter().map(syn::Error::to_compile_error);
     quote!(#(#errors)* #original).into()
 }
 
@@ -169,4 +180,3 @@ fn strip_ours(original: TokenStream2) -> TokenStream2 {
         Err(_) => original,
     }
 }
-

@@ -54,7 +54,11 @@ pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
         ));
     }
     if let (Some(skip), Some(all)) = (&args.skip, &args.skip_all) {
-        let later = if skip.seq > all.seq { skip.key } else { all.key };
+        let later = if skip.seq > all.seq {
+            skip.key
+        } else {
+            all.key
+        };
         errors.push(syn::Error::new(
             later,
             "`skip` and `skip_all` exclude each other: `skip_all` already skips every parameter; remove one",
@@ -101,7 +105,7 @@ pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
 /// Checks that every `skip(name)` names a parameter of one of `fns`.
 pub(crate) fn skips<'a>(
     args: &Args,
-    fns: impl Iterator<Item = &'a ItemFn> + Clone,
+    fns: &(impl Iterator<Item = &'a ItemFn> + Clone),
     errors: &mut Vec<syn::Error>,
 ) {
     let Some(skip) = &args.skip else { return };
@@ -112,7 +116,9 @@ pub(crate) fn skips<'a>(
         if !known {
             errors.push(syn::Error::new(
                 name.span(),
-                format!("`skip({name})` names no parameter of this function; remove it or fix the name"),
+                format!(
+                    "`skip({name})` names no parameter of this function; remove it or fix the name"
+                ),
             ));
         }
     }

@@ -263,7 +263,11 @@ fn parse_one(raw: &str) -> Result<Option<Directive>, ParseError> {
     let (on, pattern) = match d.as_bytes()[0] {
         b'+' => (true, &d[1..]),
         b'-' => (false, &d[1..]),
-        _ => return Err(err("a directive starts with `+` or `-`, or is `on` or `off`")),
+        _ => {
+            return Err(err(
+                "a directive starts with `+` or `-`, or is `on` or `off`",
+            ))
+        }
     };
     if pattern.is_empty() {
         return Err(err("the pattern is empty"));
@@ -382,7 +386,10 @@ mod tests {
             parse_strict(" off , +a::b ,").unwrap(),
             vec![
                 Directive::All(false),
-                Directive::Pattern { on: true, pattern: "a::b".into() }
+                Directive::Pattern {
+                    on: true,
+                    pattern: "a::b".into()
+                }
             ]
         );
         let (ok, bad) = parse_lenient("-a,zz,+b");

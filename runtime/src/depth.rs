@@ -118,31 +118,54 @@ impl ThreadState {
 /// Looks at the depth a new call of `site` would have, without entering it.
 /// `Err` carries the overflow, when `max_depth` would be exceeded.
 #[inline]
-pub(crate) fn peek(site: &'static Site, index: usize, max_depth: u32) -> Result<Entry, DepthExceeded> {
+pub(crate) fn peek(
+    site: &'static Site,
+    index: usize,
+    max_depth: u32,
+) -> Result<Entry, DepthExceeded> {
     let found = STATE.try_with(|cell| {
         let Ok(mut state) = cell.try_borrow_mut() else {
             return Ok(None);
         };
         let depth = *state.slot(index) + 1;
         if max_depth != 0 && depth > max_depth {
-            return Err(DepthExceeded::new(site, max_depth, &state.chain, state.total));
+            return Err(DepthExceeded::new(
+                site,
+                max_depth,
+                &state.chain,
+                state.total,
+            ));
         }
         let aside = state.total >= max_total_depth();
         let shard = state.shard();
-        Ok(Some(Entry { depth, shard, aside, pushed: false }))
+        Ok(Some(Entry {
+            depth,
+            shard,
+            aside,
+            pushed: false,
+        }))
     });
     match found {
         Ok(Ok(Some(entry))) => Ok(entry),
         Ok(Err(e)) => Err(e),
         // Thread-local gone (thread exit) or busy: run without bookkeeping.
-        Ok(Ok(None)) | Err(_) => Ok(Entry { depth: 1, shard: 0, aside: false, pushed: false }),
+        Ok(Ok(None)) | Err(_) => Ok(Entry {
+            depth: 1,
+            shard: 0,
+            aside: false,
+            pushed: false,
+        }),
     }
 }
 
 /// Enters a call (or poll) of `site`: bumps its depth and pushes it on the
 /// chain. `Err` when `max_depth` is exceeded; then nothing was entered.
 #[inline]
-pub(crate) fn enter(site: &'static Site, index: usize, max_depth: u32) -> Result<Entry, DepthExceeded> {
+pub(crate) fn enter(
+    site: &'static Site,
+    index: usize,
+    max_depth: u32,
+) -> Result<Entry, DepthExceeded> {
     let found = STATE.try_with(|cell| {
         let Ok(mut state) = cell.try_borrow_mut() else {
             return Ok(None);
@@ -150,7 +173,12 @@ pub(crate) fn enter(site: &'static Site, index: usize, max_depth: u32) -> Result
         let slot = state.slot(index);
         let depth = *slot + 1;
         if max_depth != 0 && depth > max_depth {
-            return Err(DepthExceeded::new(site, max_depth, &state.chain, state.total));
+            return Err(DepthExceeded::new(
+                site,
+                max_depth,
+                &state.chain,
+                state.total,
+            ));
         }
         *slot = depth;
         let aside = state.total >= max_total_depth();
@@ -159,12 +187,22 @@ pub(crate) fn enter(site: &'static Site, index: usize, max_depth: u32) -> Result
             state.chain.push(site);
         }
         let shard = state.shard();
-        Ok(Some(Entry { depth, shard, aside, pushed: true }))
+        Ok(Some(Entry {
+            depth,
+            shard,
+            aside,
+            pushed: true,
+        }))
     });
     match found {
         Ok(Ok(Some(entry))) => Ok(entry),
         Ok(Err(e)) => Err(e),
-        Ok(Ok(None)) | Err(_) => Ok(Entry { depth: 1, shard: 0, aside: false, pushed: false }),
+        Ok(Ok(None)) | Err(_) => Ok(Entry {
+            depth: 1,
+            shard: 0,
+            aside: false,
+            pushed: false,
+        }),
     }
 }
 
@@ -204,14 +242,12 @@ pub(crate) fn leave(index: usize, entry: Entry) {
 /// ```
 pub fn current_chain() -> Vec<&'static Site> {
     STATE
-        .try_with(|cell| cell.try_borrow().map(|s| s.chain.clone()).unwrap_or_default())
+        .try_with(|cell| {
+            cell.try_borrow()
+                .map(|s| s.chain.clone())
+                .unwrap_or_default()
+        })
         .unwrap_or_default()
-}
-
-/// Depth of one site on this thread (tests).
-#[cfg(test)]
-pub(crate) fn depth_of(index: usize) -> u32 {
-    STATE.with(|cell| cell.borrow().depths.get(index).copied().unwrap_or(0))
 }
 
 /// A function was entered more often on one call chain than its `max_depth`
@@ -314,34 +350,47 @@ impl fmt::Display for DepthExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "instrument_once: `{}` exceeded max_depth = {} on one call chain; \
-             chain of {} instrumented calls, outermost first: ",
+            "instrument_once: `{}` exceeded max_depth = {} on one call chain of {} instrumented calls; \
+             outermost first: ",
             self.function, self.limit, self.total
         )?;
-        let n = self.chain.len();
-        if n == 0 {
-            return write!(f, "{} (overflow)", self.function);
-        }
-        let write_range = |f: &mut fmt::Formatter<'_>, names: &[&str], first: bool| {
-            for (i, name) in names.iter().enumerate() {
-                if i > 0 || !first {
-                    f.write_str(" -> ")?;
-                }
-                f.write_str(name)?;
+        // Consecutive repeats of one function are shown once, with a count.
+        let mut runs: Vec<(&str, usize)> = Vec::new();
+        for name in &self.chain {
+            match runs.last_mut() {
+                Some((last, n)) if last == name => *n += 1,
+                _ => runs.push((name, 1)),
             }
-            Ok::<(), fmt::Error>(())
+        }
+        let show = |f: &mut fmt::Formatter<'_>, (name, n): &(&str, usize)| {
+            if *n == 1 {
+                write!(f, "{name} -> ")
+            } else {
+                write!(f, "{name} (x{n}) -> ")
+            }
         };
-        if n <= 2 * SHOWN {
-            write_range(f, &self.chain, true)?;
+        if runs.len() <= 2 * SHOWN {
+            for run in &runs {
+                show(f, run)?;
+            }
         } else {
-            write_range(f, &self.chain[..SHOWN], true)?;
-            write!(f, " -> ... ({} more) ...", n - 2 * SHOWN)?;
-            write_range(f, &self.chain[n - SHOWN..], false)?;
+            for run in &runs[..SHOWN] {
+                show(f, run)?;
+            }
+            let elided: usize = runs[SHOWN..runs.len() - SHOWN].iter().map(|(_, n)| n).sum();
+            write!(f, "... ({elided} calls elided) -> ")?;
+            for run in &runs[runs.len() - SHOWN..] {
+                show(f, run)?;
+            }
         }
-        if (self.total as usize) > n {
-            write!(f, " (+{} past the per-thread ceiling)", self.total as usize - n)?;
+        if (self.total as usize) > self.chain.len() {
+            write!(
+                f,
+                "... ({} calls past the per-thread ceiling) -> ",
+                self.total as usize - self.chain.len()
+            )?;
         }
-        write!(f, " -> {} (overflow)", self.function)
+        write!(f, "{} (overflow)", self.function)
     }
 }
 

@@ -61,6 +61,7 @@
 
 pub mod control;
 mod depth;
+mod export;
 mod registry;
 mod site;
 mod stats;
@@ -71,7 +72,10 @@ pub mod __private;
 
 pub(crate) use __private as private;
 
-pub use depth::{current_chain, max_total_depth, set_max_total_depth, DepthExceeded, DEFAULT_MAX_TOTAL_DEPTH};
+pub use depth::{
+    current_chain, max_total_depth, set_max_total_depth, DepthExceeded, DEFAULT_MAX_TOTAL_DEPTH,
+};
+pub use export::{SiteSnapshot, Snapshot};
 pub use registry::{registry, Registry};
 pub use site::Site;
 pub use stats::{set_timing, timing, Latency, Stats};

@@ -8,8 +8,8 @@ use std::time::Instant;
 pub use crate::site::{Config, Meta, Overflow, Site};
 pub use crate::DepthExceeded;
 pub use core::convert::From;
-pub use core::result::Result::{Err, Ok};
 pub use core::option::Option::None;
+pub use core::result::Result::{Err, Ok};
 pub use core::{concat, file, line, module_path, unreachable};
 pub use tracing;
 
@@ -53,7 +53,7 @@ pub use crate::__io_register_site as register_site;
 
 /// Calls a closure that must be `FnOnce`, so a body that returns a reborrow
 /// of a captured `&mut` parameter still compiles.
-#[inline(always)]
+#[inline]
 pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }
@@ -66,7 +66,7 @@ pub trait IsErrResult {
 }
 
 impl<T, E> IsErrResult for Result<T, E> {
-    #[inline(always)]
+    #[inline]
     fn __io_is_err(&self) -> bool {
         self.is_err()
     }
@@ -79,7 +79,7 @@ pub trait IsErrOther {
 }
 
 impl<T: ?Sized> IsErrOther for &T {
-    #[inline(always)]
+    #[inline]
     fn __io_is_err(&self) -> bool {
         false
     }
@@ -175,9 +175,7 @@ impl Call {
         if self.mode == Mode::Counted {
             let outcome = if is_err { Outcome::Err } else { Outcome::Ok };
             let elapsed = self.start.map(elapsed_ns);
-            self.site
-                .stats
-                .finish(self.entry.shard, outcome, elapsed);
+            self.site.stats.finish(self.entry.shard, outcome, elapsed);
             self.mode = Mode::Quiet;
         }
     }
@@ -188,7 +186,9 @@ impl Drop for Call {
     fn drop(&mut self) {
         if self.mode == Mode::Counted {
             // Not finished: a panic is unwinding through the function.
-            self.site.stats.finish(self.entry.shard, Outcome::Panic, None);
+            self.site
+                .stats
+                .finish(self.entry.shard, Outcome::Panic, None);
         }
         depth::leave(self.index, self.entry);
     }

@@ -175,7 +175,7 @@ impl Site {
     ///
     /// ```
     /// #[derive(Debug)]
-/// struct Repo;
+    /// struct Repo;
     /// #[instrument_once::instrument_once]
     /// impl Repo {
     ///     fn get(&self) -> u32 { 1 }
@@ -380,9 +380,8 @@ impl Site {
             {
                 Ok(_) => {
                     let (index, enabled) = crate::registry::insert(self);
-                    let ctl = REGISTERED
-                        | if enabled { ENABLED } else { 0 }
-                        | (index << INDEX_SHIFT);
+                    let ctl =
+                        REGISTERED | if enabled { ENABLED } else { 0 } | (index << INDEX_SHIFT);
                     self.ctl.store(ctl, Ordering::Release);
                     crate::control::warn_invalid_once();
                     return ctl;
@@ -411,7 +410,10 @@ impl fmt::Debug for Site {
             .field("level", &self.meta.level)
             .field("file", &self.meta.file)
             .field("line", &self.meta.line)
-            .field("enabled", &(self.ctl.load(Ordering::Relaxed) & ENABLED != 0))
+            .field(
+                "enabled",
+                &(self.ctl.load(Ordering::Relaxed) & ENABLED != 0),
+            )
             .finish_non_exhaustive()
     }
 }

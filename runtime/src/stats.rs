@@ -96,6 +96,8 @@ struct Shard {
 }
 
 impl Shard {
+    // Only used to initialise the `[Shard; SHARDS]` array of a `static`.
+    #[allow(clippy::declare_interior_mutable_const)]
     const NEW: Shard = Shard {
         calls: AtomicU64::new(0),
         ok: AtomicU64::new(0),
@@ -125,14 +127,15 @@ impl Histogram {
 
 /// The bucket of a value in nanoseconds.
 #[inline]
+// Both casts keep values below 16.
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn bucket_of(ns: u64) -> usize {
     if ns < SUB as u64 {
-        // `ns < 16`, so the cast is lossless.
         ns as usize
     } else {
-        let msb = 63 - ns.leading_zeros();
+        let msb = ns.ilog2();
         let shift = msb - SUB_BITS;
-        // The top five bits of `ns`, minus the leading one: `< 16`.
+        // The four bits below the leading one.
         let sub = ((ns >> shift) as usize) & (SUB - 1);
         (msb - SUB_BITS + 1) as usize * SUB + sub
     }
@@ -269,9 +272,7 @@ impl SiteStats {
                 for (sum, cell) in raw.hist_err.iter_mut().zip(&hist.err) {
                     *sum += cell.load(Ordering::Acquire);
                 }
-                raw.sum_ns = raw
-                    .sum_ns
-                    .wrapping_add(hist.sum_ns.load(Ordering::Relaxed));
+                raw.sum_ns = raw.sum_ns.wrapping_add(hist.sum_ns.load(Ordering::Relaxed));
             }
         }
         for shard in &self.shards {
@@ -281,6 +282,11 @@ impl SiteStats {
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
+        self.snapshot_with_buckets().0
+    }
+
+    /// The stats, and the latency histogram (ok and errors merged).
+    pub(crate) fn snapshot_with_buckets(&self) -> (Stats, Vec<u64>) {
         let baseline = self.baseline.lock().unwrap_or_else(PoisonError::into_inner);
         let mut raw = self.read_raw();
         if let Some(base) = baseline.as_deref() {
@@ -309,7 +315,7 @@ impl SiteStats {
             .map(|(a, b)| a + b)
             .collect();
         let max_ns = self.max_ns.load(Ordering::Relaxed);
-        Stats {
+        let stats = Stats {
             calls: raw.calls,
             ok: raw.ok + timed_ok,
             errors: raw.errors + timed_err,
@@ -319,7 +325,8 @@ impl SiteStats {
             deepest: self.deepest.load(Ordering::Relaxed),
             depth_overflows: raw.overflows,
             latency: Latency::from_buckets(&merged, raw.sum_ns, max_ns),
-        }
+        };
+        (stats, merged)
     }
 
     pub(crate) fn reset(&self) {

@@ -49,7 +49,8 @@ fn name_of<S>(ctx: &Context<'_, S>, id: &Id) -> String
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    ctx.span(id).map_or_else(|| "?".into(), |s| s.name().to_owned())
+    ctx.span(id)
+        .map_or_else(|| "?".into(), |s| s.name().to_owned())
 }
 
 impl<S> Layer<S> for Recorder
@@ -82,11 +83,16 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let mut fields = Fields(String::new());
         values.record(&mut fields);
-        self.log.push(format!("record {}{}", name_of(&ctx, id), fields.0));
+        self.log
+            .push(format!("record {}{}", name_of(&ctx, id), fields.0));
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
-        self.log.push(format!("follows {} -> {}", name_of(&ctx, id), name_of(&ctx, follows)));
+        self.log.push(format!(
+            "follows {} -> {}",
+            name_of(&ctx, id),
+            name_of(&ctx, follows)
+        ));
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -1,4 +1,11 @@
 #![allow(missing_docs, unreachable_pub)]
+// The twin functions are written for the comparison, not as model code.
+#![allow(
+    clippy::ignored_unit_patterns,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::needless_pass_by_value
+)]
 //! Side by side: for the same options, `#[instrument_once]` records exactly
 //! what `#[tracing::instrument]` records: span name, target, level, parent,
 //! fields, follows-from, events of `err`/`ret`, and the enter/exit/close
@@ -67,11 +74,20 @@ mod defaults {
 
 #[test]
 fn default_span_records_every_parameter_like_tracing() {
-    let user = User { id: 7, name: "ann".into() };
-    let lines = same!(Level::TRACE, defaults => load(1, "ab", "xyz".into(), &user, true, 2.5, vec![1, 2]));
+    let user = User {
+        id: 7,
+        name: "ann".into(),
+    };
+    let lines =
+        same!(Level::TRACE, defaults => load(1, "ab", "xyz".into(), &user, true, 2.5, vec![1, 2]));
     assert!(lines[0].starts_with("new load target="), "{lines:?}");
     assert!(lines[0].contains("id=1 name=\"ab\""), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("in=load") && l.contains("inside")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("in=load") && l.contains("inside")),
+        "{lines:?}"
+    );
 }
 
 mod destructured {
@@ -84,9 +100,15 @@ mod destructured {
 
 #[test]
 fn destructured_parameters_are_recorded_like_tracing() {
-    let user = User { id: 3, name: "bo".into() };
+    let user = User {
+        id: 3,
+        name: "bo".into(),
+    };
     let lines = same!(Level::TRACE, destructured => split((1, "q"), [4, 5], user.clone()));
-    assert!(lines[0].contains("a=1") && lines[0].contains("id=3"), "{lines:?}");
+    assert!(
+        lines[0].contains("a=1") && lines[0].contains("id=3"),
+        "{lines:?}"
+    );
 }
 
 mod named {
@@ -98,7 +120,10 @@ mod named {
 #[test]
 fn name_target_level() {
     let lines = same!(Level::TRACE, named => f(1));
-    assert!(lines[0].starts_with("new custom.name target=my_target level=DEBUG"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("new custom.name target=my_target level=DEBUG"),
+        "{lines:?}"
+    );
     // Filtered out by the level: neither records anything.
     let lines = same!(Level::INFO, named => f(1));
     assert!(lines.is_empty(), "{lines:?}");
@@ -149,7 +174,11 @@ fn parent_none_is_a_root_span() {
     let (_, lt) = record(Level::TRACE, || nested(parents::t::root));
     let (_, lo) = record(Level::TRACE, || nested(parents::o::root));
     assert_eq!(lo, lt);
-    assert!(lt.iter().any(|l| l.starts_with("new root") && l.contains("parent=root")), "{lt:?}");
+    assert!(
+        lt.iter()
+            .any(|l| l.starts_with("new root") && l.contains("parent=root")),
+        "{lt:?}"
+    );
 }
 
 #[test]
@@ -161,7 +190,10 @@ fn explicit_parent_and_follows_from() {
     let (_, lt) = record(Level::TRACE, || with_parent(explicit_parent::t::child));
     let (_, lo) = record(Level::TRACE, || with_parent(explicit_parent::o::child));
     assert_eq!(lo, lt);
-    assert!(lt.iter().any(|l| l.contains("parent=explicit:the_parent")), "{lt:?}");
+    assert!(
+        lt.iter().any(|l| l.contains("parent=explicit:the_parent")),
+        "{lt:?}"
+    );
 
     let with_causes = |f: fn(Vec<Option<tracing::Id>>)| {
         let a = tracing::info_span!("cause_a");
@@ -184,9 +216,15 @@ mod skips {
 
 #[test]
 fn skip_and_skip_all() {
-    let user = User { id: 1, name: "x".into() };
+    let user = User {
+        id: 1,
+        name: "x".into(),
+    };
     let lines = same!(Level::TRACE, skips::some => f(5, "pw", &user));
-    assert!(lines[0].contains("id=5") && !lines[0].contains("secret"), "{lines:?}");
+    assert!(
+        lines[0].contains("id=5") && !lines[0].contains("secret"),
+        "{lines:?}"
+    );
     let lines = same!(Level::TRACE, skips::all => f(5, "pw"));
     assert!(!lines[0].contains("id=5"), "{lines:?}");
 }
@@ -202,9 +240,15 @@ mod custom_fields {
 
 #[test]
 fn custom_fields_override_parameters_of_the_same_name() {
-    let user = User { id: 2, name: "zed".into() };
+    let user = User {
+        id: 2,
+        name: "zed".into(),
+    };
     let lines = same!(Level::TRACE, custom_fields => f(&user, 1, "s"));
-    assert!(lines[0].contains("user.id=2") && lines[0].contains("id=99"), "{lines:?}");
+    assert!(
+        lines[0].contains("user.id=2") && lines[0].contains("id=99"),
+        "{lines:?}"
+    );
     assert!(lines.iter().any(|l| l == "record f later=5"), "{lines:?}");
 }
 
@@ -233,11 +277,23 @@ mod errs {
 fn err_in_every_form() {
     for fail in [false, true] {
         let lines = same!(Level::TRACE, errs::plain => f(fail));
-        assert_eq!(lines.iter().any(|l| l.contains("error=oops, displayed")), fail, "{lines:?}");
+        assert_eq!(
+            lines.iter().any(|l| l.contains("error=oops, displayed")),
+            fail,
+            "{lines:?}"
+        );
         let lines = same!(Level::TRACE, errs::debug => f(fail));
-        assert_eq!(lines.iter().any(|l| l.contains("error=Oops")), fail, "{lines:?}");
+        assert_eq!(
+            lines.iter().any(|l| l.contains("error=Oops")),
+            fail,
+            "{lines:?}"
+        );
         let lines = same!(Level::TRACE, errs::display_level => f(fail));
-        assert_eq!(lines.iter().any(|l| l.contains("level=WARN")), fail, "{lines:?}");
+        assert_eq!(
+            lines.iter().any(|l| l.contains("level=WARN")),
+            fail,
+            "{lines:?}"
+        );
         same!(Level::TRACE, errs::io_alias => f(fail));
     }
     for input in ["3", "30", "x"] {
@@ -260,9 +316,17 @@ mod rets {
 #[test]
 fn ret_in_every_form() {
     let lines = same!(Level::TRACE, rets::plain => f(3));
-    assert!(lines.iter().any(|l| l.contains("return=[3, 3]")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("return=[3, 3]")),
+        "{lines:?}"
+    );
     let lines = same!(Level::TRACE, rets::display => f(3));
-    assert!(lines.iter().any(|l| l.contains("return=<3>") && l.contains("level=DEBUG")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("return=<3>") && l.contains("level=DEBUG")),
+        "{lines:?}"
+    );
     same!(Level::TRACE, rets::unit => f());
 }
 
@@ -285,26 +349,43 @@ mod receivers {
     pub struct O(pub u32);
     impl T {
         #[tracing::instrument]
-        pub fn by_ref(&self, k: u32) -> u32 { self.0 + k }
+        pub fn by_ref(&self, k: u32) -> u32 {
+            self.0 + k
+        }
         #[tracing::instrument(skip(self))]
-        pub fn by_mut(&mut self) -> u32 { self.0 += 1; self.0 }
+        pub fn by_mut(&mut self) -> u32 {
+            self.0 += 1;
+            self.0
+        }
         #[tracing::instrument]
-        pub fn boxed(self: Box<Self>) -> u32 { self.0 }
+        pub fn boxed(self: Box<Self>) -> u32 {
+            self.0
+        }
     }
     impl O {
         #[instrument_once::instrument_once]
-        pub fn by_ref(&self, k: u32) -> u32 { self.0 + k }
+        pub fn by_ref(&self, k: u32) -> u32 {
+            self.0 + k
+        }
         #[instrument_once::instrument_once(skip(self))]
-        pub fn by_mut(&mut self) -> u32 { self.0 += 1; self.0 }
+        pub fn by_mut(&mut self) -> u32 {
+            self.0 += 1;
+            self.0
+        }
         #[instrument_once::instrument_once]
-        pub fn boxed(self: Box<Self>) -> u32 { self.0 }
+        pub fn boxed(self: Box<Self>) -> u32 {
+            self.0
+        }
     }
 }
 
 #[test]
 fn methods_record_self_like_tracing() {
     let same_modulo_type = |a: Vec<String>, b: Vec<String>| {
-        let b: Vec<String> = b.into_iter().map(|l| l.replace("self=O(", "self=T(")).collect();
+        let b: Vec<String> = b
+            .into_iter()
+            .map(|l| l.replace("self=O(", "self=T("))
+            .collect();
         assert_eq!(b, a);
     };
     let (_, lt) = record(Level::TRACE, || receivers::T(1).by_ref(2));
@@ -362,7 +443,11 @@ fn async_spans_enter_on_every_poll_like_instrument() {
         same!(Level::TRACE, asyncs::err_ret => f(x).pipe(block_on));
     }
     let lines = same!(Level::TRACE, asyncs::recursive => f(3).pipe(block_on));
-    assert_eq!(lines.iter().filter(|l| l.starts_with("new f")).count(), 4, "{lines:?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("new f")).count(),
+        4,
+        "{lines:?}"
+    );
 }
 
 #[test]

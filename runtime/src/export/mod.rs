@@ -1,0 +1,246 @@
+//! Snapshots of the whole registry and their exports: an aligned table
+//! (`Display`), the Prometheus text exposition format, and JSON through
+//! `serde` (feature `serde`).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::stats::bucket_bounds;
+use crate::{Registry, Site, Stats};
+
+mod prometheus;
+
+/// One function in a [`Snapshot`].
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn work() {}
+/// # fn main() {
+/// work();
+/// let snap = instrument_once::registry().snapshot();
+/// let me = snap.sites().iter().find(|s| s.name == "work").unwrap();
+/// assert_eq!(me.stats.calls, 1);
+/// # }
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct SiteSnapshot {
+    /// Span name.
+    pub name: &'static str,
+    /// `module::path::fn` (or `module::path::Type::fn`).
+    pub qualified_name: &'static str,
+    /// Module of the function.
+    pub module_path: &'static str,
+    /// Source file.
+    pub file: &'static str,
+    /// Line of the attribute.
+    pub line: u32,
+    /// Whether instrumentation is on.
+    pub enabled: bool,
+    /// Whether the site records stats (`stats = false` turns them off).
+    pub records_stats: bool,
+    /// The statistics.
+    pub stats: Stats,
+    /// Cumulative latency counts at exact bucket bounds: `(upper bound in
+    /// nanoseconds, calls at or below it)`, at the bounds nearest above each
+    /// power of ten from 1 µs to 100 s.
+    pub latency_buckets: Vec<(u64, u64)>,
+}
+
+/// Every site's statistics at one moment; `Display` prints an aligned table.
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn work() {}
+/// # fn main() {
+/// work();
+/// let table = instrument_once::registry().snapshot().to_string();
+/// assert!(table.lines().next().unwrap().starts_with("function"));
+/// assert!(table.contains("::work"));
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    sites: Vec<SiteSnapshot>,
+}
+
+impl Snapshot {
+    /// The sites, sorted by qualified name.
+    ///
+    /// ```
+    /// let snap = instrument_once::registry().snapshot();
+    /// assert!(snap.sites().windows(2).all(|w| w[0].qualified_name <= w[1].qualified_name));
+    /// ```
+    pub fn sites(&self) -> &[SiteSnapshot] {
+        &self.sites
+    }
+}
+
+/// Powers of ten, in nanoseconds, that the exported buckets follow.
+const DECADES_NS: [u64; 9] = [
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+];
+
+fn cumulative_buckets(fine: &[u64]) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(DECADES_NS.len());
+    let mut seen = 0u64;
+    let mut next = 0;
+    for (i, n) in fine.iter().enumerate() {
+        seen += n;
+        let (low, width) = bucket_bounds(i);
+        let upper = low.saturating_add(width);
+        while next < DECADES_NS.len() && upper >= DECADES_NS[next] {
+            if out.last().is_none_or(|(u, _)| *u != upper) {
+                out.push((upper, seen));
+            }
+            next += 1;
+        }
+        if next == DECADES_NS.len() {
+            break;
+        }
+    }
+    out
+}
+
+impl Registry {
+    /// A snapshot of every site's statistics.
+    ///
+    /// ```
+    /// #[instrument_once::instrument_once]
+    /// fn work() {}
+    /// # fn main() {
+    /// work();
+    /// let snap = instrument_once::registry().snapshot();
+    /// println!("{snap}");
+    /// println!("{}", snap.to_prometheus());
+    /// # }
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        let sites = self
+            .sites()
+            .into_iter()
+            .map(|site: &'static Site| {
+                let (stats, fine) = site.stats.snapshot_with_buckets();
+                SiteSnapshot {
+                    name: site.name(),
+                    qualified_name: site.qualified_name(),
+                    module_path: site.module_path(),
+                    file: site.file(),
+                    line: site.line(),
+                    enabled: site.is_enabled(),
+                    records_stats: site.records_stats(),
+                    stats,
+                    latency_buckets: cumulative_buckets(&fine),
+                }
+            })
+            .collect();
+        Snapshot { sites }
+    }
+}
+
+/// A duration in the unit that keeps 3 significant digits readable.
+pub(crate) struct Human(pub(crate) Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ns = self.0.as_nanos();
+        #[allow(clippy::cast_precision_loss)]
+        let v = ns as f64;
+        let s = if ns == 0 {
+            "-".to_owned()
+        } else if ns < 1_000 {
+            format!("{ns}ns")
+        } else if ns < 1_000_000 {
+            format!("{:.1}µs", v / 1e3)
+        } else if ns < 1_000_000_000 {
+            format!("{:.1}ms", v / 1e6)
+        } else {
+            format!("{:.2}s", v / 1e9)
+        };
+        f.pad(&s)
+    }
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .sites
+            .iter()
+            .map(|s| s.qualified_name.chars().count() + usize::from(!s.enabled) * 6)
+            .max()
+            .unwrap_or(0)
+            .max("function".len());
+        writeln!(
+            f,
+            "{:<width$}  {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>9} {:>9} {:>9}",
+            "function",
+            "calls",
+            "ok",
+            "errors",
+            "panics",
+            "cancel",
+            "in-flight",
+            "deepest",
+            "p50",
+            "p99",
+            "max"
+        )?;
+        for s in &self.sites {
+            let st = &s.stats;
+            let name = if s.enabled {
+                s.qualified_name.to_owned()
+            } else {
+                format!("{} (off)", s.qualified_name)
+            };
+            writeln!(
+                f,
+                "{:<width$}  {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>9} {:>9} {:>9}",
+                name,
+                st.calls,
+                st.ok,
+                st.errors,
+                st.panics,
+                st.cancelled,
+                st.in_flight,
+                st.deepest,
+                Human(st.latency.p50),
+                Human(st.latency.p99),
+                Human(st.latency.max)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_buckets_sit_on_exact_fine_bounds_near_each_decade() {
+        let mut fine = vec![0u64; crate::stats::BUCKETS];
+        fine[crate::stats::bucket_of(900)] = 1;
+        fine[crate::stats::bucket_of(5_000)] = 2;
+        fine[crate::stats::bucket_of(50_000_000)] = 3;
+        let b = cumulative_buckets(&fine);
+        assert_eq!(b.len(), DECADES_NS.len());
+        for ((upper, _), decade) in b.iter().zip(DECADES_NS) {
+            assert!(
+                *upper >= decade && *upper <= decade + decade / 16,
+                "{upper} vs {decade}"
+            );
+        }
+        assert_eq!(b[0].1, 1);
+        assert_eq!(b[1].1, 3);
+        assert_eq!(b[4].1, 3);
+        assert_eq!(b[5].1, 6);
+    }
+}

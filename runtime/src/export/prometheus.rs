@@ -1,0 +1,142 @@
+//! The Prometheus text exposition format (version 0.0.4).
+
+use std::fmt::Write as _;
+
+use super::Snapshot;
+
+/// Escapes a label value: backslash, double quote and line feed.
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn seconds(ns: u64) -> String {
+    let s = ns as f64 / 1e9;
+    format!("{s}")
+}
+
+impl Snapshot {
+    /// The snapshot in the Prometheus text exposition format:
+    ///
+    /// * `instrument_once_calls_total{function, result}` (counter; `result`
+    ///   is `ok`, `error`, `panic` or `cancelled`),
+    /// * `instrument_once_in_flight{function}` (gauge),
+    /// * `instrument_once_depth_overflows_total{function}` (counter),
+    /// * `instrument_once_duration_seconds{function}` (histogram of the calls
+    ///   that returned with timing on),
+    ///
+    /// for every site that records stats.
+    ///
+    /// ```
+    /// #[instrument_once::instrument_once]
+    /// fn work() {}
+    /// # fn main() {
+    /// work();
+    /// let text = instrument_once::registry().snapshot().to_prometheus();
+    /// assert!(text.contains("# TYPE instrument_once_calls_total counter"));
+    /// assert!(text.contains("result=\"ok\"} 1"));
+    /// # }
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        let sites: Vec<_> = self.sites.iter().filter(|s| s.records_stats).collect();
+        let _ = writeln!(
+            out,
+            "# HELP instrument_once_calls_total Finished calls of instrumented functions, by result.\n\
+             # TYPE instrument_once_calls_total counter"
+        );
+        for s in &sites {
+            let f = escape(s.qualified_name);
+            let st = &s.stats;
+            for (result, n) in [
+                ("ok", st.ok),
+                ("error", st.errors),
+                ("panic", st.panics),
+                ("cancelled", st.cancelled),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "instrument_once_calls_total{{function=\"{f}\",result=\"{result}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP instrument_once_in_flight Calls of instrumented functions started and not finished.\n\
+             # TYPE instrument_once_in_flight gauge"
+        );
+        for s in &sites {
+            let _ = writeln!(
+                out,
+                "instrument_once_in_flight{{function=\"{}\"}} {}",
+                escape(s.qualified_name),
+                s.stats.in_flight
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP instrument_once_depth_overflows_total Calls past max_depth or the per-thread depth ceiling.\n\
+             # TYPE instrument_once_depth_overflows_total counter"
+        );
+        for s in &sites {
+            let _ = writeln!(
+                out,
+                "instrument_once_depth_overflows_total{{function=\"{}\"}} {}",
+                escape(s.qualified_name),
+                s.stats.depth_overflows
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP instrument_once_duration_seconds Latency of instrumented calls that returned.\n\
+             # TYPE instrument_once_duration_seconds histogram"
+        );
+        for s in &sites {
+            let f = escape(s.qualified_name);
+            for (upper, n) in &s.latency_buckets {
+                let _ = writeln!(
+                    out,
+                    "instrument_once_duration_seconds_bucket{{function=\"{f}\",le=\"{}\"}} {n}",
+                    seconds(*upper)
+                );
+            }
+            let l = &s.stats.latency;
+            let _ = writeln!(
+                out,
+                "instrument_once_duration_seconds_bucket{{function=\"{f}\",le=\"+Inf\"}} {}",
+                l.count
+            );
+            let _ = writeln!(
+                out,
+                "instrument_once_duration_seconds_sum{{function=\"{f}\"}} {}",
+                l.sum.as_secs_f64()
+            );
+            let _ = writeln!(
+                out,
+                "instrument_once_duration_seconds_count{{function=\"{f}\"}} {}",
+                l.count
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(escape("x\ny"), "x\\ny");
+    }
+}
