@@ -33,7 +33,7 @@
 //! that moment as started after the reset, so the invariants survive it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -113,6 +113,8 @@ struct Histogram {
     ok: [AtomicU64; BUCKETS],
     err: [AtomicU64; BUCKETS],
     sum_ns: AtomicU64,
+    /// One past the highest bucket ever written: readers stop there.
+    top: AtomicUsize,
 }
 
 impl Histogram {
@@ -121,6 +123,7 @@ impl Histogram {
             ok: std::array::from_fn(|_| AtomicU64::new(0)),
             err: std::array::from_fn(|_| AtomicU64::new(0)),
             sum_ns: AtomicU64::new(0),
+            top: AtomicUsize::new(0),
         }
     }
 }
@@ -234,7 +237,11 @@ impl SiteStats {
                 } else {
                     &hist.err
                 };
-                cells[bucket_of(ns)].fetch_add(1, Ordering::Release);
+                let bucket = bucket_of(ns);
+                if bucket >= hist.top.load(Ordering::Relaxed) {
+                    hist.top.fetch_max(bucket + 1, Ordering::Relaxed);
+                }
+                cells[bucket].fetch_add(1, Ordering::Release);
             }
             (Outcome::Ok, None) => {
                 shard.ok.fetch_add(1, Ordering::Release);
@@ -266,10 +273,14 @@ impl SiteStats {
             raw.cancelled += shard.cancelled.load(Ordering::Acquire);
             raw.overflows += shard.overflows.load(Ordering::Relaxed);
             if let Some(hist) = shard.hist.get() {
-                for (sum, cell) in raw.hist_ok.iter_mut().zip(&hist.ok) {
+                // Cells above `top` were never written. A cell written after
+                // `top` was read is simply seen by a later snapshot: until
+                // then its call counts as in flight.
+                let top = hist.top.load(Ordering::Relaxed);
+                for (sum, cell) in raw.hist_ok.iter_mut().zip(&hist.ok[..top]) {
                     *sum += cell.load(Ordering::Acquire);
                 }
-                for (sum, cell) in raw.hist_err.iter_mut().zip(&hist.err) {
+                for (sum, cell) in raw.hist_err.iter_mut().zip(&hist.err[..top]) {
                     *sum += cell.load(Ordering::Acquire);
                 }
                 raw.sum_ns = raw.sum_ns.wrapping_add(hist.sum_ns.load(Ordering::Relaxed));

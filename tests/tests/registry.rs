@@ -1,0 +1,91 @@
+//! The registry lists every instrumented function, called or not, and finds
+//! sites by qualified name.
+#![allow(missing_docs)]
+
+use instrument_once::instrument_once;
+use instrument_once_tests::site;
+
+#[instrument_once]
+fn never_called(_x: u32) {}
+
+#[instrument_once(name = "custom", target = "db", level = "warn")]
+fn renamed() {}
+
+#[derive(Debug)]
+struct Repo;
+
+#[instrument_once]
+impl Repo {
+    fn get(&self) -> u32 {
+        1
+    }
+}
+
+mod inner {
+    #[instrument_once::instrument_once]
+    pub(crate) fn get() -> u32 {
+        2
+    }
+}
+
+mod same_name {
+    /// Two functions with one qualified name: a free function and a method
+    /// under a method-level attribute (qualified without the type).
+    #[instrument_once::instrument_once]
+    pub(crate) fn dup() {}
+
+    pub(crate) struct S;
+    impl S {
+        #[instrument_once::instrument_once]
+        pub(crate) fn dup() {}
+    }
+}
+
+#[test]
+fn never_called_functions_are_listed_with_zero_stats() {
+    let name = concat!(module_path!(), "::never_called");
+    let sites = instrument_once::registry().sites();
+    let site = sites.iter().find(|s| s.qualified_name() == name).expect("listed before its first call");
+    assert_eq!(site.stats(), instrument_once::Stats::default());
+    assert_eq!(site.name(), "never_called");
+    assert_eq!(site.module_path(), module_path!());
+    assert!(site.file().ends_with("registry.rs"));
+}
+
+#[test]
+fn metadata_follows_the_options() {
+    let s = site!(renamed);
+    assert_eq!((s.name(), s.target(), s.level()), ("custom", "db", tracing::Level::WARN));
+    renamed();
+    assert_eq!(s.stats().calls, 1);
+}
+
+#[test]
+fn methods_of_an_instrumented_impl_are_qualified_with_the_type() {
+    assert_eq!(Repo.get(), 1);
+    assert_eq!(site!(Repo::get).stats().calls, 1);
+    assert_eq!(inner::get(), 2);
+    assert_eq!(site!(inner::get).stats().calls, 1);
+    assert!(instrument_once::registry().get("no::such::function").is_none());
+}
+
+#[test]
+fn two_sites_with_one_name_are_both_listed_and_get_returns_the_first_by_line() {
+    let name = concat!(module_path!(), "::same_name::dup");
+    let all = instrument_once::registry().get_all(name);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[0].line() < all[1].line());
+    assert!(std::ptr::eq(instrument_once::registry().get(name).unwrap(), all[0]));
+    same_name::S::dup();
+    assert_eq!((all[0].stats().calls, all[1].stats().calls), (0, 1));
+    same_name::dup();
+    assert_eq!(all[0].stats().calls, 1);
+}
+
+#[test]
+fn sites_are_sorted_and_debug_prints_the_name() {
+    let sites = instrument_once::registry().sites();
+    assert!(sites.windows(2).all(|w| w[0].qualified_name() <= w[1].qualified_name()));
+    let debug = format!("{:?}", site!(never_called));
+    assert!(debug.contains("never_called") && debug.contains("enabled: true"), "{debug}");
+}
