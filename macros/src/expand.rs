@@ -119,9 +119,13 @@ impl Plan<'_> {
                 })
                 .map(|param| {
                     let ident = &param.ident;
+                    // Spanned at the parameter, so "doesn't implement
+                    // `Debug`" points at it rather than at the attribute.
                     match param.record {
                         RecordType::Value => quote!(#ident = #ident),
-                        RecordType::Debug => quote!(#ident = #p::tracing::field::debug(&#ident)),
+                        RecordType::Debug => quote_spanned! {ident.span()=>
+                            #ident = #p::tracing::field::debug(&#ident)
+                        },
                     }
                 })
                 .collect()
