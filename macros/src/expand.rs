@@ -301,11 +301,16 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         };
         quote! {
             #enter
-            let __io_span = if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+            let __io_span = if !__io_call.span_wanted() {
+                #p::None
+            } else if #p::tracing::level_enabled!(#level) {
+                #[allow(clippy::used_underscore_binding)]
                 let __io_span = #span;
+                __io_call.observe(!__io_span.is_disabled());
                 #follows
                 #p::some_span(__io_span)
             } else {
+                __io_call.observe(false);
                 #p::None
             };
             let __io_body = #inner;
@@ -317,10 +322,18 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
             #enter
             let __io_span;
             let __io_entered;
-            if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
-                __io_span = #span;
-                #follows
-                __io_entered = __io_span.enter();
+            if __io_call.span_wanted() {
+                if #p::tracing::level_enabled!(#level) {
+                    // Recording `_name` parameters is intended.
+                    #[allow(clippy::used_underscore_binding)]
+                    let __io_new_span = #span;
+                    __io_span = __io_new_span;
+                    __io_call.observe(!__io_span.is_disabled());
+                    #follows
+                    __io_entered = __io_span.enter();
+                } else {
+                    __io_call.observe(false);
+                }
             }
             #[allow(clippy::let_unit_value, clippy::unit_arg)]
             let __io_ret #annot = #p::call_once(move || {
@@ -414,11 +427,16 @@ fn async_trait_style(
         async move {
             #site
             #enter
-            let __io_span = if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+            let __io_span = if !__io_call.span_wanted() {
+                #p::None
+            } else if #p::tracing::level_enabled!(#level) {
+                #[allow(clippy::used_underscore_binding)]
                 let __io_span = #span;
+                __io_call.observe(!__io_span.is_disabled());
                 #follows
                 #p::some_span(__io_span)
             } else {
+                __io_call.observe(false);
                 #p::None
             };
             let __io_body = #inner;

@@ -25,8 +25,11 @@ use ast::Input;
 /// See the `instrument-once` crate for the documentation.
 #[proc_macro_attribute]
 pub fn instrument_once(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let attr = TokenStream2::from(attr);
-    let item = TokenStream2::from(item);
+    expand_attribute(attr.into(), item.into()).into()
+}
+
+/// The whole expansion, on `proc_macro2` streams (so tests can run it).
+fn expand_attribute(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let args = match syn::parse2::<Args>(attr) {
         Ok(args) => args,
         Err(e) => return with_original(&[e], &item),
@@ -52,7 +55,7 @@ pub fn instrument_once(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn instrument_fn(mut args: Args, f: ItemFn, original: TokenStream2) -> TokenStream {
+fn instrument_fn(mut args: Args, f: ItemFn, original: TokenStream2) -> TokenStream2 {
     let mut errors = std::mem::take(&mut args.errors);
     valid::attributes(&f, &mut errors);
     valid::function(&f, &args, &mut errors);
@@ -65,10 +68,10 @@ fn instrument_fn(mut args: Args, f: ItemFn, original: TokenStream2) -> TokenStre
         args: &args,
         qual: &qual,
     };
-    expand::function(&plan, f).into()
+    expand::function(&plan, f)
 }
 
-fn instrument_impl(block_args: &Args, mut item: ItemImpl, original: TokenStream2) -> TokenStream {
+fn instrument_impl(block_args: &Args, mut item: ItemImpl, original: TokenStream2) -> TokenStream2 {
     let mut errors = block_args.errors.clone();
     let type_name = type_name(&item.self_ty);
     let mut planned: Vec<(usize, Args, ItemFn)> = Vec::new();
@@ -138,7 +141,7 @@ fn instrument_impl(block_args: &Args, mut item: ItemImpl, original: TokenStream2
         };
         item.items[index] = ImplItem::Verbatim(expand::function(&plan, f));
     }
-    item.into_token_stream().into()
+    item.into_token_stream()
 }
 
 /// The name methods are qualified with: the last path segment of the type,
@@ -160,9 +163,9 @@ fn type_name(ty: &Type) -> String {
 
 /// The errors, then the item unchanged (less any `#[instrument_once]`
 /// attributes inside it, which would only repeat the errors).
-fn with_original(errors: &[syn::Error], original: &TokenStream2) -> TokenStream {
+fn with_original(errors: &[syn::Error], original: &TokenStream2) -> TokenStream2 {
     let errors = errors.iter().map(syn::Error::to_compile_error);
-    quote!(#(#errors)* #original).into()
+    quote!(#(#errors)* #original)
 }
 
 fn strip_ours(original: TokenStream2) -> TokenStream2 {
@@ -178,5 +181,160 @@ fn strip_ours(original: TokenStream2) -> TokenStream2 {
             item.into_token_stream()
         }
         Err(_) => original,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::{Spacing, TokenStream, TokenTree};
+    use quote::quote;
+
+    /// The first two segments of every absolute path (`::a::b..`) in
+    /// `tokens`: a `::` that does not follow an identifier or `>`.
+    fn absolute_roots(tokens: TokenStream, out: &mut Vec<String>) {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let is_path_sep = |i: usize| {
+            matches!(tokens.get(i), Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Joint)
+                && matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == ':')
+        };
+        for (i, tt) in tokens.iter().enumerate() {
+            if let TokenTree::Group(g) = tt {
+                absolute_roots(g.stream(), out);
+            }
+            let after_segment = i > 0
+                && match &tokens[i - 1] {
+                    TokenTree::Ident(_) => true,
+                    TokenTree::Punct(p) => p.as_char() == '>',
+                    _ => false,
+                };
+            if is_path_sep(i) && !after_segment {
+                let seg = |k: usize| match tokens.get(k) {
+                    Some(TokenTree::Ident(id)) => id.to_string(),
+                    _ => String::new(),
+                };
+                out.push(format!("{}::{}", seg(i + 2), seg(i + 5)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_path_scanner_finds_absolute_paths_only() {
+        let mut roots = Vec::new();
+        absolute_roots(
+            quote!(let x: ::core::mem::X = a::b(::std::f(), Vec::<u8>::new());),
+            &mut roots,
+        );
+        assert_eq!(roots, ["core::mem", "std::f"]);
+    }
+
+    fn idents(tokens: TokenStream, out: &mut Vec<String>) {
+        for tt in tokens {
+            match tt {
+                TokenTree::Ident(i) => out.push(i.to_string()),
+                TokenTree::Group(g) => idents(g.stream(), out),
+                _ => {}
+            }
+        }
+    }
+
+    fn check(attr: TokenStream, item: TokenStream) {
+        let out = super::expand_attribute(attr, item);
+        let text = out.to_string();
+        assert!(!text.contains("compile_error"), "{text}");
+        let mut roots = Vec::new();
+        absolute_roots(out.clone(), &mut roots);
+        assert!(!roots.is_empty());
+        for root in &roots {
+            assert_eq!(
+                root, "instrument_once::__private",
+                "generated code names `::{root}`: {text}"
+            );
+        }
+        let mut names = Vec::new();
+        idents(out, &mut names);
+        assert!(
+            !names.iter().any(|i| i == "unsafe"),
+            "generated code contains `unsafe`: {text}"
+        );
+    }
+
+    #[test]
+    fn generated_code_names_only_the_private_module_and_has_no_unsafe() {
+        check(
+            quote!(),
+            quote!(
+                fn f(a: u32, b: &str) -> u32 {
+                    a
+                }
+            ),
+        );
+        check(
+            quote!(
+                err,
+                ret,
+                level = "debug",
+                max_depth = 3,
+                on_overflow = "error"
+            ),
+            quote!(
+                fn f(a: u32) -> Result<u32, E> {
+                    Ok(a)
+                }
+            ),
+        );
+        check(
+            quote!(err, ret, skip(b), fields(x = 1)),
+            quote!(
+                async fn f(a: u32, b: u8) -> Result<u32, E> {
+                    Ok(a)
+                }
+            ),
+        );
+        check(
+            quote!(parent = None, follows_from = c, recursion = "outermost"),
+            quote!(
+                fn f(c: Vec<u8>) {}
+            ),
+        );
+        check(
+            quote!(),
+            quote!(
+                fn f(&self) -> Pin<Box<dyn Future<Output = Result<u8, E>> + Send>> {
+                    Box::pin(async move { Ok(1) })
+                }
+            ),
+        );
+        check(
+            quote!(level = "trace"),
+            quote!(impl S { fn a(&self) {} #[instrument_once(skip_all)] async fn b(&mut self, x: u8) {} }),
+        );
+    }
+
+    #[test]
+    fn a_misuse_gives_errors_and_the_item_unchanged() {
+        let out = super::expand_attribute(
+            quote!(bogus),
+            quote!(
+                fn keep_me() {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("compile_error") && out.contains("fn keep_me"),
+            "{out}"
+        );
+        let out = super::expand_attribute(
+            quote!(),
+            quote!(
+                #[instrument_once]
+                fn twice() {}
+            ),
+        )
+        .to_string();
+        assert_eq!(out.matches("compile_error").count(), 1, "{out}");
+        assert!(
+            !out.contains("instrument_once ]"),
+            "our own attributes are stripped from the original: {out}"
+        );
     }
 }

@@ -346,10 +346,11 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 
 static WARNED: AtomicBool = AtomicBool::new(false);
 
-/// Reports invalid environment directives once, as a `tracing` warning.
-/// Never called with the registry lock held.
+/// Reports invalid environment directives once, as a `tracing` warning, at
+/// the first registration or registry access. Never called with the registry
+/// lock held.
 pub(crate) fn warn_invalid_once() {
-    if WARNED.load(Ordering::Relaxed) || !crate::registry::static_sites_done() {
+    if WARNED.load(Ordering::Relaxed) || crate::registry::walking() {
         return;
     }
     let invalid: Vec<ParseError> = crate::registry::lock().control.invalid().to_vec();

@@ -52,15 +52,17 @@
 //!
 //! With the default `static-registry` feature each site is also listed in a
 //! link-time slice (the `linkme` crate), so [`Registry::sites`] lists
-//! functions before their first call. That registration uses
-//! `#[link_section]`, which a crate with `#![forbid(unsafe_code)]` rejects;
-//! such a crate turns the feature off (`default-features = false`) and its
-//! sites are listed from their first call instead.
+//! functions before their first call on Linux, macOS, Windows and the other
+//! platforms `linkme` supports. The generated code contains no `unsafe`: a
+//! crate with `#![forbid(unsafe_code)]` uses the attribute as is. On a
+//! platform without link-time slices, turn the feature off
+//! (`default-features = false`): sites are then listed from their first call.
 #![doc(html_root_url = "https://docs.rs/instrument-once/0.1.0")]
 #![deny(unsafe_code)]
 
 pub mod control;
 mod depth;
+mod diagnose;
 mod export;
 mod registry;
 mod site;
@@ -75,6 +77,7 @@ pub(crate) use __private as private;
 pub use depth::{
     current_chain, max_total_depth, set_max_total_depth, DepthExceeded, DEFAULT_MAX_TOTAL_DEPTH,
 };
+pub use diagnose::{diagnose, Diagnosis, DisabledBy, Report, Verdict};
 pub use export::{SiteSnapshot, Snapshot};
 pub use registry::{registry, Registry};
 pub use site::Site;

@@ -15,6 +15,7 @@ pub use tracing;
 
 use crate::depth::{self, Entry};
 use crate::site::ENABLED;
+
 use crate::stats::{timing_on, Outcome};
 
 #[cfg(feature = "static-registry")]
@@ -97,6 +98,7 @@ enum Mode {
 /// records a panic.
 pub struct Call {
     site: &'static Site,
+    ctl: u32,
     index: usize,
     entry: Entry,
     mode: Mode,
@@ -123,13 +125,13 @@ impl Call {
         let index = Site::index(ctl);
         let enabled = ctl & ENABLED != 0;
         if !enabled && cfg.max_depth == 0 {
-            return Ok(Call::quiet(site, index));
+            return Ok(Call::quiet(site, ctl, index));
         }
         let entry = match depth::enter(site, index, cfg.max_depth) {
             Ok(entry) => entry,
             Err(e) => return Err(overflowed(site, enabled, cfg, e)),
         };
-        let (mode, span) = classify(site, enabled, cfg, entry);
+        let (mode, span) = classify(site, ctl, enabled, cfg, entry);
         let start = if mode == Mode::Counted && cfg.timing && timing_on() {
             Some(Instant::now())
         } else {
@@ -137,6 +139,7 @@ impl Call {
         };
         Ok(Call {
             site,
+            ctl,
             index,
             entry,
             mode,
@@ -146,9 +149,10 @@ impl Call {
     }
 
     #[inline]
-    fn quiet(site: &'static Site, index: usize) -> Call {
+    fn quiet(site: &'static Site, ctl: u32, index: usize) -> Call {
         Call {
             site,
+            ctl,
             index,
             entry: Entry {
                 depth: 0,
@@ -167,6 +171,13 @@ impl Call {
     #[inline]
     pub fn span_wanted(&self) -> bool {
         self.span
+    }
+
+    /// Tells the site whether the subscriber recorded this call's span (for
+    /// [`crate::diagnose`]).
+    #[inline]
+    pub fn observe(&self, recorded: bool) {
+        self.site.observe_span(self.ctl, recorded);
     }
 
     /// Records how the call returned. `is_err` is whether it returned `Err`.
@@ -195,10 +206,17 @@ impl Drop for Call {
 }
 
 #[inline]
-fn classify(site: &'static Site, enabled: bool, cfg: Config, entry: Entry) -> (Mode, bool) {
+fn classify(
+    site: &'static Site,
+    ctl: u32,
+    enabled: bool,
+    cfg: Config,
+    entry: Entry,
+) -> (Mode, bool) {
     if !enabled {
         return (Mode::Quiet, false);
     }
+    site.mark_called(ctl);
     if entry.aside {
         if cfg.stats {
             site.stats.overflow(entry.shard);
@@ -242,6 +260,7 @@ fn elapsed_ns(start: Instant) -> u64 {
 /// preamble of the generated `async` body runs there).
 pub struct AsyncCall {
     site: &'static Site,
+    ctl: u32,
     index: usize,
     shard: usize,
     mode: Mode,
@@ -270,7 +289,7 @@ impl AsyncCall {
             Ok(entry) => entry,
             Err(e) => return Err(overflowed(site, enabled, cfg, e)),
         };
-        let (mode, span) = classify(site, enabled, cfg, entry);
+        let (mode, span) = classify(site, ctl, enabled, cfg, entry);
         let start = if mode == Mode::Counted && cfg.timing && timing_on() {
             Some(Instant::now())
         } else {
@@ -278,6 +297,7 @@ impl AsyncCall {
         };
         Ok(AsyncCall {
             site,
+            ctl,
             index,
             shard: entry.shard,
             mode,
@@ -291,6 +311,12 @@ impl AsyncCall {
     #[inline]
     pub fn span_wanted(&self) -> bool {
         self.span
+    }
+
+    /// Tells the site whether the subscriber recorded this call's span.
+    #[inline]
+    pub fn observe(&self, recorded: bool) {
+        self.site.observe_span(self.ctl, recorded);
     }
 
     /// Drives the body to completion: every poll is on the depth chain and

@@ -17,6 +17,7 @@
 //! A site's dense index (its position in the list) sizes the per-thread depth
 //! tables, so depth bookkeeping is an array access, never a hash lookup.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 
 use crate::site::Site;
@@ -32,6 +33,9 @@ static INNER: Mutex<Inner> = Mutex::new(Inner {
 });
 
 static STATIC_SITES: Once = Once::new();
+/// Set while the link-time list is walked, when reporting must wait (a
+/// subscriber reached from inside the walk could re-enter `registry()`).
+static WALKING: AtomicBool = AtomicBool::new(false);
 
 /// The registry lock. Poisoning is ignored: the protected data is only ever
 /// mutated by non-panicking code, so it is consistent even after a panic
@@ -54,9 +58,9 @@ pub(crate) fn insert(site: &'static Site) -> (u32, bool) {
     (index, enabled)
 }
 
-/// Whether the link-time list has been walked.
-pub(crate) fn static_sites_done() -> bool {
-    STATIC_SITES.is_completed()
+/// Whether the link-time list is being walked right now.
+pub(crate) fn walking() -> bool {
+    WALKING.load(Ordering::Acquire)
 }
 
 /// The list of every instrumented function; get it with [`registry()`].
@@ -97,10 +101,12 @@ static REGISTRY: Registry = Registry { _private: () };
 /// ```
 pub fn registry() -> &'static Registry {
     STATIC_SITES.call_once(|| {
+        WALKING.store(true, Ordering::Release);
         #[cfg(feature = "static-registry")]
         for site in crate::private::SITES {
             site.ensure_registered();
         }
+        WALKING.store(false, Ordering::Release);
     });
     crate::control::warn_invalid_once();
     &REGISTRY

@@ -12,6 +12,9 @@
 //!   bit 0       REGISTERED   the site is in the registry and has a dense index
 //!   bit 1       REGISTERING  a thread is registering it right now
 //!   bit 2       ENABLED      instrumentation is on for this site
+//!   bit 3       CALLED       an instrumented call has happened (set once)
+//!   bit 4       FILTERED     the last call's span was not recorded by the
+//!                            subscriber (written only when it changes)
 //!   bits 8..32  index        dense index, used by the depth tables
 //! ```
 //!
@@ -33,6 +36,8 @@ use crate::stats::SiteStats;
 pub(crate) const REGISTERED: u32 = 1;
 pub(crate) const REGISTERING: u32 = 1 << 1;
 pub(crate) const ENABLED: u32 = 1 << 2;
+pub(crate) const CALLED: u32 = 1 << 3;
+pub(crate) const FILTERED: u32 = 1 << 4;
 pub(crate) const INDEX_SHIFT: u32 = 8;
 
 /// Per-site override set through [`Site::set_enabled`]; wins over directives.
@@ -390,6 +395,28 @@ impl Site {
                 // Another thread is registering this site: wait for it. The
                 // window is a few instructions under the registry lock.
                 Err(_) => std::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Notes that an instrumented call happened (once).
+    #[inline]
+    pub(crate) fn mark_called(&self, ctl: u32) {
+        if ctl & CALLED == 0 {
+            self.ctl.fetch_or(CALLED, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes whether the subscriber recorded this call's span; writes only
+    /// when that changes.
+    #[inline]
+    pub(crate) fn observe_span(&self, ctl: u32, recorded: bool) {
+        let filtered = ctl & FILTERED != 0;
+        if filtered == recorded {
+            if recorded {
+                self.ctl.fetch_and(!FILTERED, Ordering::Relaxed);
+            } else {
+                self.ctl.fetch_or(FILTERED, Ordering::Relaxed);
             }
         }
     }

@@ -37,6 +37,13 @@ pub struct Recorder {
     log: Log,
 }
 
+impl Recorder {
+    /// A recorder writing to `log`.
+    pub fn new(log: Log) -> Recorder {
+        Recorder { log }
+    }
+}
+
 struct Fields(String);
 
 impl Visit for Fields {

@@ -64,15 +64,30 @@ async fn yield_now() {
 }
 
 fn depth(site: &Site) -> usize {
-    current_chain().iter().filter(|s| std::ptr::eq(**s, site)).count()
+    current_chain()
+        .iter()
+        .filter(|s| std::ptr::eq(**s, site))
+        .count()
 }
 
 #[derive(Clone, Debug)]
 enum Step {
-    Sync { n: u32, end: End },
-    PollThenDrop { n: u32, polls: u32 },
-    DropUnpolled { n: u32 },
-    Complete { n: u32, yields: u32, elsewhere: bool },
+    Sync {
+        n: u32,
+        end: End,
+    },
+    PollThenDrop {
+        n: u32,
+        polls: u32,
+    },
+    DropUnpolled {
+        n: u32,
+    },
+    Complete {
+        n: u32,
+        yields: u32,
+        elsewhere: bool,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -81,13 +96,18 @@ fn step() -> impl Strategy<Value = Step> {
         (0..12u32, end).prop_map(|(n, end)| Step::Sync { n, end }),
         (0..6u32, 0..4u32).prop_map(|(n, polls)| Step::PollThenDrop { n, polls }),
         (0..6u32).prop_map(|n| Step::DropUnpolled { n }),
-        (0..6u32, 0..3u32, any::<bool>()).prop_map(|(n, yields, elsewhere)| Step::Complete { n, yields, elsewhere }),
+        (0..6u32, 0..3u32, any::<bool>()).prop_map(|(n, yields, elsewhere)| Step::Complete {
+            n,
+            yields,
+            elsewhere
+        }),
     ]
 }
 
 fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> bool {
     let waker = futures::task::noop_waker();
-    f.poll_unpin(&mut std::task::Context::from_waker(&waker)).is_ready()
+    f.poll_unpin(&mut std::task::Context::from_waker(&waker))
+        .is_ready()
 }
 
 fn run(step: &Step) {
@@ -108,7 +128,11 @@ fn run(step: &Step) {
             drop(fut);
         }
         Step::DropUnpolled { n } => drop(async_op(n, 1, 1)),
-        Step::Complete { n, yields, elsewhere } => {
+        Step::Complete {
+            n,
+            yields,
+            elsewhere,
+        } => {
             let mut fut = Box::pin(async_op(n, 1, yields));
             if !elsewhere {
                 assert_eq!(futures::executor::block_on(fut), n);

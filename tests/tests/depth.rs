@@ -10,7 +10,10 @@ use instrument_once::{current_chain, instrument_once, DepthExceeded, Site};
 use instrument_once_tests::{global_lock, record, site};
 
 fn depth_of(site: &Site) -> usize {
-    current_chain().iter().filter(|s| std::ptr::eq(**s, site)).count()
+    current_chain()
+        .iter()
+        .filter(|s| std::ptr::eq(**s, site))
+        .count()
 }
 
 // ---------------------------------------------------------------- the incident
@@ -62,20 +65,31 @@ fn on_query_unbounded(d: &Dispatch, n: u32) -> Result<u32, HandlerError> {
 }
 
 fn table(h: Handler) -> Dispatch {
-    Dispatch { handlers: HashMap::from([("query", h)]) }
+    Dispatch {
+        handlers: HashMap::from([("query", h)]),
+    }
 }
 
 #[test]
 fn self_calling_handler_ends_in_a_clear_err_not_a_stack_overflow() {
     let d = table(on_query_guarded);
-    let Err(HandlerError::TooDeep(e)) = d.call("query", 0) else { panic!("expected the depth error") };
+    let Err(HandlerError::TooDeep(e)) = d.call("query", 0) else {
+        panic!("expected the depth error")
+    };
     assert_eq!(e.limit(), 64);
     assert!(e.function().ends_with("::on_query_guarded"));
     assert_eq!(e.chain().len(), 64);
     let msg = e.to_string();
-    assert!(msg.contains("max_depth = 64") && msg.contains("on_query_guarded (x64)"), "{msg}");
+    assert!(
+        msg.contains("max_depth = 64") && msg.contains("on_query_guarded (x64)"),
+        "{msg}"
+    );
     let s = site!(on_query_guarded).stats();
-    assert_eq!((s.calls, s.errors, s.depth_overflows, s.deepest, s.in_flight), (64, 64, 1, 64, 0), "{s:?}");
+    assert_eq!(
+        (s.calls, s.errors, s.depth_overflows, s.deepest, s.in_flight),
+        (64, 64, 1, 64, 0),
+        "{s:?}"
+    );
     assert!(current_chain().is_empty());
 }
 
@@ -83,8 +97,13 @@ fn self_calling_handler_ends_in_a_clear_err_not_a_stack_overflow() {
 fn self_calling_handler_panics_with_the_chain_by_default() {
     let d = table(on_query_panicking);
     let payload = catch_unwind(AssertUnwindSafe(|| d.call("query", 0))).expect_err("must panic");
-    let msg = payload.downcast_ref::<String>().expect("a formatted message");
-    assert!(msg.contains("on_query_panicking` exceeded max_depth = 64"), "{msg}");
+    let msg = payload
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(
+        msg.contains("on_query_panicking` exceeded max_depth = 64"),
+        "{msg}"
+    );
     assert!(msg.ends_with("on_query_panicking (overflow)"), "{msg}");
     let s = site!(on_query_panicking).stats();
     assert_eq!((s.calls, s.panics, s.in_flight), (64, 64, 0), "{s:?}");
@@ -108,7 +127,13 @@ fn child_unbounded_recursion() {
 #[test]
 fn unbounded_recursion_would_have_aborted() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_unbounded_recursion", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_unbounded_recursion",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("INSTRUMENT_ONCE_TEST_CHILD", "1")
         .output()
         .unwrap();
@@ -134,7 +159,11 @@ fn long_chains_are_elided_in_the_middle() {
     let payload = catch_unwind(|| ping(0)).expect_err("must panic");
     let msg = payload.downcast_ref::<String>().unwrap();
     assert!(msg.contains("calls elided"), "{msg}");
-    assert_eq!(msg.matches("::ping").count(), 8 + 1 + 1, "8 at each end shown, plus the name and the overflow: {msg}");
+    assert_eq!(
+        msg.matches("::ping").count(),
+        8 + 1 + 1,
+        "8 at each end shown, plus the name and the overflow: {msg}"
+    );
     assert!(current_chain().is_empty());
 }
 
@@ -153,7 +182,11 @@ fn fib(n: u64) -> u64 {
 fn outermost_counts_and_spans_only_the_outermost_call() {
     let (v, lines) = record(tracing::Level::TRACE, || fib(10));
     assert_eq!(v, 55);
-    assert_eq!(lines.iter().filter(|l| l.starts_with("new fib")).count(), 1, "{lines:?}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("new fib")).count(),
+        1,
+        "{lines:?}"
+    );
     let s = site!(fib).stats();
     assert_eq!((s.calls, s.ok), (1, 1));
     assert_eq!(s.deepest, 1, "inner calls are bookkeeping only");
@@ -177,9 +210,16 @@ fn past_the_per_thread_ceiling_instrumentation_steps_aside() {
     let (v, lines) = record(tracing::Level::TRACE, || deep(29));
     instrument_once::set_max_total_depth(instrument_once::DEFAULT_MAX_TOTAL_DEPTH);
     assert_eq!(v, 29, "behaviour unchanged");
-    assert_eq!(lines.iter().filter(|l| l.starts_with("new deep")).count(), 10);
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("new deep")).count(),
+        10
+    );
     let s = site!(deep).stats();
-    assert_eq!((s.calls, s.ok, s.depth_overflows, s.in_flight), (10, 10, 20, 0), "{s:?}");
+    assert_eq!(
+        (s.calls, s.ok, s.depth_overflows, s.in_flight),
+        (10, 10, 20, 0),
+        "{s:?}"
+    );
 }
 
 // ---------------------------------------------------------------- threads
@@ -250,7 +290,9 @@ fn guards_balance_after_question_mark_and_panics() {
 // ---------------------------------------------------------------- async
 
 #[instrument_once(max_depth = 8, on_overflow = "error")]
-fn nest_async(n: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, DepthExceeded>> + Send>> {
+fn nest_async(
+    n: u32,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, DepthExceeded>> + Send>> {
     Box::pin(async move {
         if n == 0 {
             Ok(0)
@@ -326,7 +368,10 @@ fn a_task_moved_between_threads_keeps_its_depth_and_dropping_it_balances() {
     use futures::FutureExt;
     let mut fut = Box::pin(probe_depth(9, 2, 2));
     assert!(fut.as_mut().now_or_never().is_none());
-    assert!(current_chain().is_empty(), "nothing is left on this thread between polls");
+    assert!(
+        current_chain().is_empty(),
+        "nothing is left on this thread between polls"
+    );
     let handle = std::thread::spawn(move || {
         let seen = futures::executor::block_on(fut);
         (seen, current_chain().len())
@@ -340,7 +385,11 @@ fn a_task_moved_between_threads_keeps_its_depth_and_dropping_it_balances() {
     let before = site!(probe_depth).stats();
     drop(fut);
     let after = site!(probe_depth).stats();
-    assert_eq!(after.cancelled - before.cancelled, 4, "four nested calls cancelled");
+    assert_eq!(
+        after.cancelled - before.cancelled,
+        4,
+        "four nested calls cancelled"
+    );
     assert!(current_chain().is_empty());
 }
 

@@ -42,7 +42,8 @@ fn eight_threads_racing_the_first_call_register_each_site_once() {
     }
     let reg = instrument_once::registry();
     let sites = reg.sites();
-    let distinct: HashSet<*const instrument_once::Site> = sites.iter().map(|s| std::ptr::from_ref(*s)).collect();
+    let distinct: HashSet<*const instrument_once::Site> =
+        sites.iter().map(|s| std::ptr::from_ref(*s)).collect();
     assert_eq!(distinct.len(), sites.len(), "a site was registered twice");
     for name in NAMES {
         let qualified = format!("{}::{name}", module_path!());

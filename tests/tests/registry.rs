@@ -45,7 +45,10 @@ mod same_name {
 fn never_called_functions_are_listed_with_zero_stats() {
     let name = concat!(module_path!(), "::never_called");
     let sites = instrument_once::registry().sites();
-    let site = sites.iter().find(|s| s.qualified_name() == name).expect("listed before its first call");
+    let site = sites
+        .iter()
+        .find(|s| s.qualified_name() == name)
+        .expect("listed before its first call");
     assert_eq!(site.stats(), instrument_once::Stats::default());
     assert_eq!(site.name(), "never_called");
     assert_eq!(site.module_path(), module_path!());
@@ -55,7 +58,10 @@ fn never_called_functions_are_listed_with_zero_stats() {
 #[test]
 fn metadata_follows_the_options() {
     let s = site!(renamed);
-    assert_eq!((s.name(), s.target(), s.level()), ("custom", "db", tracing::Level::WARN));
+    assert_eq!(
+        (s.name(), s.target(), s.level()),
+        ("custom", "db", tracing::Level::WARN)
+    );
     renamed();
     assert_eq!(s.stats().calls, 1);
 }
@@ -66,7 +72,9 @@ fn methods_of_an_instrumented_impl_are_qualified_with_the_type() {
     assert_eq!(site!(Repo::get).stats().calls, 1);
     assert_eq!(inner::get(), 2);
     assert_eq!(site!(inner::get).stats().calls, 1);
-    assert!(instrument_once::registry().get("no::such::function").is_none());
+    assert!(instrument_once::registry()
+        .get("no::such::function")
+        .is_none());
 }
 
 #[test]
@@ -75,7 +83,10 @@ fn two_sites_with_one_name_are_both_listed_and_get_returns_the_first_by_line() {
     let all = instrument_once::registry().get_all(name);
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(all[0].line() < all[1].line());
-    assert!(std::ptr::eq(instrument_once::registry().get(name).unwrap(), all[0]));
+    assert!(std::ptr::eq(
+        instrument_once::registry().get(name).unwrap(),
+        all[0]
+    ));
     same_name::S::dup();
     assert_eq!((all[0].stats().calls, all[1].stats().calls), (0, 1));
     same_name::dup();
@@ -85,7 +96,12 @@ fn two_sites_with_one_name_are_both_listed_and_get_returns_the_first_by_line() {
 #[test]
 fn sites_are_sorted_and_debug_prints_the_name() {
     let sites = instrument_once::registry().sites();
-    assert!(sites.windows(2).all(|w| w[0].qualified_name() <= w[1].qualified_name()));
+    assert!(sites
+        .windows(2)
+        .all(|w| w[0].qualified_name() <= w[1].qualified_name()));
     let debug = format!("{:?}", site!(never_called));
-    assert!(debug.contains("never_called") && debug.contains("enabled: true"), "{debug}");
+    assert!(
+        debug.contains("never_called") && debug.contains("enabled: true"),
+        "{debug}"
+    );
 }

@@ -37,7 +37,10 @@ fn quiet_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let planned = info.payload().downcast_ref::<String>().is_some_and(|s| s.starts_with("planned"));
+            let planned = info
+                .payload()
+                .downcast_ref::<String>()
+                .is_some_and(|s| s.starts_with("planned"));
             if !planned {
                 default(info);
             }
@@ -71,12 +74,19 @@ fn call_mixed(i: u64) {
 fn sixteen_threads_count_every_call_exactly() {
     quiet_panics();
     // Full counts (16 x 100k) in release; a tenth of them in debug builds.
-    let per_thread = if cfg!(debug_assertions) { 9_999 } else { 99_999 };
+    let per_thread = if cfg!(debug_assertions) {
+        9_999
+    } else {
+        99_999
+    };
     threads(16, per_thread, call_mixed);
     let s = site!(mixed).stats();
     let total = 16 * per_thread;
     assert_eq!(s.calls, total);
-    assert_eq!((s.ok, s.errors, s.panics), (total / 3, total / 3, total / 3));
+    assert_eq!(
+        (s.ok, s.errors, s.panics),
+        (total / 3, total / 3, total / 3)
+    );
     assert_eq!((s.in_flight, s.cancelled), (0, 0));
     assert_eq!(s.latency.count, 0, "timing = false never reads the clock");
 }
@@ -103,9 +113,16 @@ fn busy(i: u64) -> Result<u64, u64> {
 }
 
 fn check(s: &Stats, prev: &Stats) {
-    assert_eq!(s.ok + s.errors + s.panics + s.cancelled + s.in_flight, s.calls, "{s:?}");
+    assert_eq!(
+        s.ok + s.errors + s.panics + s.cancelled + s.in_flight,
+        s.calls,
+        "{s:?}"
+    );
     assert_eq!(s.latency.count, s.ok + s.errors, "{s:?}");
-    assert!(s.calls >= prev.calls && s.ok >= prev.ok && s.errors >= prev.errors, "went down: {prev:?} -> {s:?}");
+    assert!(
+        s.calls >= prev.calls && s.ok >= prev.ok && s.errors >= prev.errors,
+        "went down: {prev:?} -> {s:?}"
+    );
     assert!(s.latency.count >= prev.latency.count);
 }
 
@@ -126,7 +143,11 @@ fn snapshots_under_concurrent_writers_keep_every_invariant() {
         .collect();
     let site = site!(busy);
     // 100k in release (`.ci/run` runs this file with `--release`); fewer in debug.
-    let snapshots = if cfg!(debug_assertions) { 5_000 } else { 100_000 };
+    let snapshots = if cfg!(debug_assertions) {
+        5_000
+    } else {
+        100_000
+    };
     let mut prev = site.stats();
     for _ in 0..snapshots {
         let s = site.stats();
@@ -157,7 +178,11 @@ fn in_flight_calls_survive_a_reset() {
     }
     site.reset_stats();
     let s = site.stats();
-    assert_eq!((s.calls, s.in_flight), (1, 1), "the running call stays counted: {s:?}");
+    assert_eq!(
+        (s.calls, s.in_flight),
+        (1, 1),
+        "the running call stays counted: {s:?}"
+    );
     t.join().unwrap();
     let s = site.stats();
     assert_eq!((s.calls, s.ok, s.in_flight), (1, 1, 0), "{s:?}");
@@ -200,7 +225,11 @@ fn async_calls_count_at_first_poll_and_dropped_futures_are_cancelled() {
     tx.send(()).unwrap();
     assert_eq!(futures::executor::block_on(pending_forever(rx)), 1);
     let s = site.stats();
-    assert_eq!((s.calls, s.ok, s.cancelled, s.in_flight), (2, 1, 1, 0), "{s:?}");
+    assert_eq!(
+        (s.calls, s.ok, s.cancelled, s.in_flight),
+        (2, 1, 1, 0),
+        "{s:?}"
+    );
 }
 
 #[instrument_once]
@@ -212,7 +241,12 @@ fn exports_show_the_counts() {
     let snap = instrument_once::registry().snapshot();
     let text = snap.to_prometheus();
     let name = concat!(module_path!(), "::exported");
-    assert!(text.contains(&format!("instrument_once_in_flight{{function=\"{name}\"}} 0")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "instrument_once_in_flight{{function=\"{name}\"}} 0"
+        )),
+        "{text}"
+    );
     let table = snap.to_string();
     assert!(table.lines().any(|l| l.starts_with(name)), "{table}");
 }

@@ -1,8 +1,8 @@
 //! `crate = path` reaches a re-exported or renamed runtime crate.
-#![deny(warnings)]
+#![deny(warnings, clippy::pedantic)]
 
 mod facade {
-    pub use instrument_once as io;
+    pub(crate) use instrument_once as io;
 }
 
 #[instrument_once::instrument_once(crate = facade::io)]
@@ -10,13 +10,15 @@ fn through_facade(x: u8) -> u8 {
     x
 }
 
-#[instrument_once::instrument_once(crate = crate::facade::io)]
+#[instrument_once::instrument_once(crate = self::facade::io)]
 async fn through_facade_async(x: u8) -> u8 {
     x
 }
 
-fn main() {
+pub(crate) fn main() {
     assert_eq!(through_facade(3), 3);
     assert_eq!(futures::executor::block_on(through_facade_async(4)), 4);
-    assert!(facade::io::registry().get(concat!(module_path!(), "::through_facade")).is_some());
+    assert!(facade::io::registry()
+        .get(concat!(module_path!(), "::through_facade"))
+        .is_some());
 }

@@ -1,5 +1,5 @@
 //! Every supported form of function compiles, and calls still work.
-#![deny(warnings)]
+#![deny(warnings, clippy::pedantic)]
 
 use instrument_once::instrument_once;
 use std::fmt::Debug;
@@ -96,7 +96,10 @@ trait Store {
     fn get(&self, k: u32) -> u32;
     fn put(&mut self, k: u32) -> Result<(), String>;
     async fn fetch(&self, k: u32) -> u32;
-    fn boxed_fut(&self, k: u32) -> Pin<Box<dyn std::future::Future<Output = Result<u32, String>> + Send + '_>>;
+    fn boxed_fut(
+        &self,
+        k: u32,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<u32, String>> + Send + '_>>;
 }
 
 impl Store for Thing {
@@ -114,7 +117,10 @@ impl Store for Thing {
         self.0 + k
     }
     #[instrument_once(err, ret)]
-    fn boxed_fut(&self, k: u32) -> Pin<Box<dyn std::future::Future<Output = Result<u32, String>> + Send + '_>> {
+    fn boxed_fut(
+        &self,
+        k: u32,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<u32, String>> + Send + '_>> {
         Box::pin(async move {
             if k == 0 {
                 return Err("zero".to_owned());
@@ -159,21 +165,32 @@ async fn free_async(x: u32) -> u32 {
 
 #[instrument_once(max_depth = 8, on_overflow = "error")]
 fn guarded(n: u32) -> Result<u32, instrument_once::DepthExceeded> {
-    if n == 0 { Ok(0) } else { Ok(guarded(n - 1)? + 1) }
+    if n == 0 {
+        Ok(0)
+    } else {
+        Ok(guarded(n - 1)? + 1)
+    }
 }
 
 #[instrument_once(recursion = "outermost", timing = false)]
 fn fib(n: u64) -> u64 {
-    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+    if n < 2 {
+        n
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
 }
 
 #[instrument_once(stats = false)]
 fn spans_only() {}
 
-fn main() {
+pub(crate) fn main() {
     assert_eq!(free(1), 2);
     assert_eq!(generic(&[1, 2], 3u8), Some(&1));
-    assert_eq!(impl_trait([1, 2].into_iter().collect::<Vec<_>>().into_iter()).sum::<u32>(), 6);
+    assert_eq!(
+        impl_trait([1, 2].into_iter().collect::<Vec<_>>().into_iter()).sum::<u32>(),
+        6
+    );
     assert_eq!(unsafe { raw(&7) }, 7);
     assert_eq!(c_abi(1), 0);
     assert_eq!(early(" 4 ").unwrap(), 4);
@@ -202,8 +219,21 @@ fn main() {
     assert!(guarded(20).is_err());
     assert_eq!(fib(10), 55);
     spans_only();
-    let names: Vec<&str> = instrument_once::registry().sites().iter().map(|s| s.qualified_name()).collect();
-    assert!(names.contains(&concat!(module_path!(), "::Repo::hot")), "{names:?}");
-    assert!(names.contains(&concat!(module_path!(), "::Repo::load")), "{names:?}");
-    assert!(!names.contains(&concat!(module_path!(), "::Repo::capacity")), "const fns are left alone: {names:?}");
+    let names: Vec<&str> = instrument_once::registry()
+        .sites()
+        .iter()
+        .map(|s| s.qualified_name())
+        .collect();
+    assert!(
+        names.contains(&concat!(module_path!(), "::Repo::hot")),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&concat!(module_path!(), "::Repo::load")),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&concat!(module_path!(), "::Repo::capacity")),
+        "const fns are left alone: {names:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! Generated code names nothing the user can shadow: here the user defines
 //! `Result`, `Option`, `Ok`, `Err`, `None`, `Box`, `Span`, `From`, `Site`,
 //! and a module named `tracing`.
-#![deny(warnings)]
+#![deny(warnings, clippy::pedantic)]
 #![allow(dead_code, non_camel_case_types, clippy::all)]
 
 mod tracing {}
@@ -44,7 +44,7 @@ async fn fetch(n: u32) -> Result<u32> {
     core::result::Result::Ok(n)
 }
 
-fn main() {
+pub(crate) fn main() {
     assert_eq!(parse("ab").unwrap(), 2);
     assert!(parse("abcdefgh").is_err());
     let _ = fetch(1);

@@ -1,0 +1,275 @@
+//! "Why are my spans missing?": one verdict per instrumented function.
+//!
+//! [`diagnose()`] answers, for every site, whether its spans are being
+//! recorded and, if not, the first reason that stops them, in this order:
+//!
+//! 1. [`Verdict::Disabled`]: switched off, and by what;
+//! 2. [`Verdict::NeverCalled`]: no instrumented call has happened;
+//! 3. [`Verdict::NoSubscriber`]: no global default subscriber and no scoped
+//!    one on the calling thread;
+//! 4. [`Verdict::FilteredOut`]: the subscriber does not want the span: the
+//!    level is above its maximum, or at the function's last call its span
+//!    came back disabled (a target or field filter said never);
+//! 5. [`Verdict::Recording`].
+//!
+//! It creates no span and changes nothing: it reads each site's switch, a
+//! "called" bit and a "filtered at the last call" bit that calls maintain,
+//! and the current dispatcher's level hint.
+
+use std::fmt;
+
+use tracing::level_filters::LevelFilter;
+
+use crate::control::{Reason, Source};
+use crate::site::{CALLED, ENABLED, FILTERED};
+use crate::{Site, Stats};
+
+/// Who switched a site off.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DisabledBy {
+    /// The directive that matched last, from the `INSTRUMENT_ONCE`
+    /// environment variable.
+    EnvDirective(String),
+    /// The directive that matched last, from [`crate::control::set`].
+    ApiDirective(String),
+    /// [`Site::set_enabled`]`(false)`.
+    SiteSwitch,
+}
+
+impl fmt::Display for DisabledBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisabledBy::EnvDirective(d) => {
+                write!(f, "directive `{d}` from {}", crate::control::ENV_VAR)
+            }
+            DisabledBy::ApiDirective(d) => write!(f, "directive `{d}` from control::set"),
+            DisabledBy::SiteSwitch => f.write_str("Site::set_enabled(false)"),
+        }
+    }
+}
+
+/// Whether a function's spans are recorded, and if not, why.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Spans are created and the subscriber records them.
+    Recording,
+    /// No instrumented call has happened yet.
+    NeverCalled,
+    /// Instrumentation of the function is switched off.
+    Disabled {
+        /// The switch that did it.
+        by: DisabledBy,
+    },
+    /// No subscriber: no global default, and no scoped one on this thread.
+    NoSubscriber,
+    /// The subscriber does not record spans of this function.
+    FilteredOut {
+        /// The span's level.
+        level: tracing::Level,
+        /// The subscriber's maximum level, when it says.
+        max: Option<LevelFilter>,
+    },
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Recording => f.write_str("recording"),
+            Verdict::NeverCalled => f.write_str("never called"),
+            Verdict::Disabled { by } => write!(f, "disabled by {by}"),
+            Verdict::NoSubscriber => f.write_str("no subscriber installed"),
+            Verdict::FilteredOut {
+                level,
+                max: Some(max),
+            } => {
+                write!(
+                    f,
+                    "filtered out: level {level} is above the subscriber's max {max}"
+                )
+            }
+            Verdict::FilteredOut { level, max: None } => {
+                write!(
+                    f,
+                    "filtered out: the subscriber did not record the {level} span at the last call"
+                )
+            }
+        }
+    }
+}
+
+/// The diagnosis of one function.
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn quiet() {}
+/// # fn main() {
+/// let site = instrument_once::registry().get(concat!(module_path!(), "::quiet")).unwrap();
+/// assert_eq!(site.diagnose().verdict, instrument_once::Verdict::NeverCalled);
+/// # }
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct Diagnosis {
+    /// The function.
+    pub site: &'static Site,
+    /// Whether its spans are recorded, and if not, why.
+    pub verdict: Verdict,
+    /// Its statistics.
+    pub stats: Stats,
+}
+
+/// The diagnosis of every function, plus the invalid directives found in
+/// the environment; `Display` prints a table.
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn quiet() {}
+/// # fn main() {
+/// let report = instrument_once::diagnose();
+/// println!("{report}");
+/// assert!(report.sites().iter().any(|d| d.site.name() == "quiet"));
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Report {
+    sites: Vec<Diagnosis>,
+    invalid: Vec<crate::control::ParseError>,
+}
+
+impl Report {
+    /// One diagnosis per site, sorted by qualified name.
+    ///
+    /// ```
+    /// assert!(instrument_once::diagnose().sites().len() <= instrument_once::registry().sites().len());
+    /// ```
+    pub fn sites(&self) -> &[Diagnosis] {
+        &self.sites
+    }
+
+    /// Invalid directives of the `INSTRUMENT_ONCE` environment variable,
+    /// which were ignored.
+    ///
+    /// ```
+    /// assert!(instrument_once::diagnose().invalid_directives().is_empty());
+    /// ```
+    pub fn invalid_directives(&self) -> &[crate::control::ParseError] {
+        &self.invalid
+    }
+}
+
+/// Why each instrumented function's spans are, or are not, being recorded.
+/// Cheap and free of side effects: no span is created to find out.
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn handler() {}
+///
+/// # fn main() {
+/// handler(); // no subscriber is installed in this example
+/// let report = instrument_once::diagnose();
+/// let d = report.sites().iter().find(|d| d.site.name() == "handler").unwrap();
+/// assert_eq!(d.verdict, instrument_once::Verdict::NoSubscriber);
+/// # }
+/// ```
+pub fn diagnose() -> Report {
+    let sites = crate::registry()
+        .sites()
+        .into_iter()
+        .map(Site::diagnose)
+        .collect();
+    let invalid = crate::registry::lock().control.invalid().to_vec();
+    Report { sites, invalid }
+}
+
+impl Site {
+    /// Why this function's spans are, or are not, being recorded (see
+    /// [`diagnose()`]).
+    ///
+    /// ```
+    /// #[instrument_once::instrument_once]
+    /// fn handler() {}
+    /// # fn main() {
+    /// let site = instrument_once::registry().get(concat!(module_path!(), "::handler")).unwrap();
+    /// site.set_enabled(false);
+    /// assert_eq!(
+    ///     site.diagnose().verdict,
+    ///     instrument_once::Verdict::Disabled { by: instrument_once::DisabledBy::SiteSwitch }
+    /// );
+    /// # }
+    /// ```
+    pub fn diagnose(&'static self) -> Diagnosis {
+        let ctl = self.ensure_registered();
+        Diagnosis {
+            site: self,
+            verdict: self.verdict(ctl),
+            stats: self.stats(),
+        }
+    }
+
+    fn verdict(&'static self, ctl: u32) -> Verdict {
+        if ctl & ENABLED == 0 {
+            let reason = crate::control::decide(&crate::registry::lock(), self).1;
+            let by = match reason {
+                Reason::Directive(d, Source::Env) => DisabledBy::EnvDirective(d),
+                Reason::Directive(d, _) => DisabledBy::ApiDirective(d),
+                Reason::Api | Reason::Default => DisabledBy::SiteSwitch,
+            };
+            return Verdict::Disabled { by };
+        }
+        if ctl & CALLED == 0 {
+            return Verdict::NeverCalled;
+        }
+        let none = tracing::dispatcher::get_default(
+            tracing::Dispatch::is::<tracing_core::subscriber::NoSubscriber>,
+        );
+        if none {
+            return Verdict::NoSubscriber;
+        }
+        let level = self.level();
+        // The most verbose level any live subscriber wants.
+        let max = LevelFilter::current();
+        if max < level {
+            return Verdict::FilteredOut {
+                level,
+                max: Some(max),
+            };
+        }
+        if ctl & FILTERED != 0 {
+            return Verdict::FilteredOut { level, max: None };
+        }
+        Verdict::Recording
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .sites
+            .iter()
+            .map(|d| d.site.qualified_name().chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("function".len());
+        writeln!(
+            f,
+            "{:<width$}  {:>8} {:>7}  verdict",
+            "function", "calls", "errors"
+        )?;
+        for d in &self.sites {
+            writeln!(
+                f,
+                "{:<width$}  {:>8} {:>7}  {}",
+                d.site.qualified_name(),
+                d.stats.calls,
+                d.stats.errors,
+                d.verdict
+            )?;
+        }
+        for e in &self.invalid {
+            writeln!(f, "ignored: {e}")?;
+        }
+        Ok(())
+    }
+}
