@@ -306,15 +306,19 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
             } else if #p::tracing::level_enabled!(#level) {
                 #[allow(clippy::used_underscore_binding)]
                 let __io_span = #span;
-                __io_call.observe(!__io_span.is_disabled());
+                __io_call.observe(&__IO_SITE, !__io_span.is_disabled());
                 #follows
                 #p::some_span(__io_span)
             } else {
-                __io_call.observe(false);
+                __io_call.observe(&__IO_SITE, false);
                 #p::None
             };
             let __io_body = #inner;
-            __io_call.run(__io_span, __io_body, #classify).await
+            if __io_call.needs_run(__io_span.as_ref()) {
+                __io_call.instrument(__io_span, __io_body, #classify).await
+            } else {
+                __io_body.await
+            }
         }
     } else {
         let follows = plan.follows_from(&quote!(__io_span));
@@ -328,11 +332,11 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
                     #[allow(clippy::used_underscore_binding)]
                     let __io_new_span = #span;
                     __io_span = __io_new_span;
-                    __io_call.observe(!__io_span.is_disabled());
+                    __io_call.observe(&__IO_SITE, !__io_span.is_disabled());
                     #follows
                     __io_entered = __io_span.enter();
                 } else {
-                    __io_call.observe(false);
+                    __io_call.observe(&__IO_SITE, false);
                 }
             }
             #[allow(clippy::let_unit_value, clippy::unit_arg)]
@@ -432,15 +436,19 @@ fn async_trait_style(
             } else if #p::tracing::level_enabled!(#level) {
                 #[allow(clippy::used_underscore_binding)]
                 let __io_span = #span;
-                __io_call.observe(!__io_span.is_disabled());
+                __io_call.observe(&__IO_SITE, !__io_span.is_disabled());
                 #follows
                 #p::some_span(__io_span)
             } else {
-                __io_call.observe(false);
+                __io_call.observe(&__IO_SITE, false);
                 #p::None
             };
             let __io_body = #inner;
-            __io_call.run(__io_span, __io_body, #classify).await
+            if __io_call.needs_run(__io_span.as_ref()) {
+                __io_call.instrument(__io_span, __io_body, #classify).await
+            } else {
+                __io_body.await
+            }
         }
     };
     let instrumented: syn::Expr = syn::parse_quote!(#instrumented);

@@ -410,8 +410,8 @@ impl Site {
     /// Notes whether the subscriber recorded this call's span; writes only
     /// when that changes.
     #[inline]
-    pub(crate) fn observe_span(&self, ctl: u32, recorded: bool) {
-        let filtered = ctl & FILTERED != 0;
+    pub(crate) fn observe_span(&self, recorded: bool) {
+        let filtered = self.ctl.load(Ordering::Relaxed) & FILTERED != 0;
         if filtered == recorded {
             if recorded {
                 self.ctl.fetch_and(!FILTERED, Ordering::Relaxed);

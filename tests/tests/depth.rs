@@ -1,5 +1,6 @@
 //! Depth guards: bounded recursion through instrumented code, readable
-//! errors, balance after every way out of a call.
+//! errors, balance after every way out of a call. Every test takes the
+//! global lock: one of them lowers the process-wide depth ceiling.
 #![allow(missing_docs)]
 
 use std::collections::HashMap;
@@ -72,6 +73,7 @@ fn table(h: Handler) -> Dispatch {
 
 #[test]
 fn self_calling_handler_ends_in_a_clear_err_not_a_stack_overflow() {
+    let _g = global_lock();
     let d = table(on_query_guarded);
     let Err(HandlerError::TooDeep(e)) = d.call("query", 0) else {
         panic!("expected the depth error")
@@ -95,6 +97,7 @@ fn self_calling_handler_ends_in_a_clear_err_not_a_stack_overflow() {
 
 #[test]
 fn self_calling_handler_panics_with_the_chain_by_default() {
+    let _g = global_lock();
     let d = table(on_query_panicking);
     let payload = catch_unwind(AssertUnwindSafe(|| d.call("query", 0))).expect_err("must panic");
     let msg = payload
@@ -156,6 +159,7 @@ fn pong(n: u32) -> u32 {
 
 #[test]
 fn long_chains_are_elided_in_the_middle() {
+    let _g = global_lock();
     let payload = catch_unwind(|| ping(0)).expect_err("must panic");
     let msg = payload.downcast_ref::<String>().unwrap();
     assert!(msg.contains("calls elided"), "{msg}");
@@ -180,6 +184,7 @@ fn fib(n: u64) -> u64 {
 
 #[test]
 fn outermost_counts_and_spans_only_the_outermost_call() {
+    let _g = global_lock();
     let (v, lines) = record(tracing::Level::TRACE, || fib(10));
     assert_eq!(v, 55);
     assert_eq!(
@@ -237,6 +242,7 @@ fn descend(n: u32, expected_depth: usize) -> usize {
 
 #[test]
 fn eight_threads_recursing_concurrently_keep_their_own_depth() {
+    let _g = global_lock();
     let depths: Vec<u32> = (0..8).map(|i| 5 + (i * 37 + 11) % 90).collect();
     let barrier = Arc::new(Barrier::new(8));
     let handles: Vec<_> = depths
@@ -277,6 +283,7 @@ fn panics_at(n: u32, at: u32) -> u32 {
 
 #[test]
 fn guards_balance_after_question_mark_and_panics() {
+    let _g = global_lock();
     assert!(fails_at(0, 10).is_err());
     assert!(current_chain().is_empty());
     assert!(catch_unwind(|| panics_at(0, 10)).is_err());
@@ -332,6 +339,7 @@ async fn yield_now() {
 
 #[test]
 fn async_depth_counts_nested_polls_and_overflows_clearly() {
+    let _g = global_lock();
     assert_eq!(futures::executor::block_on(nest_async(7)).unwrap(), 7);
     let e = futures::executor::block_on(nest_async(30)).unwrap_err();
     assert_eq!(e.limit(), 8);
@@ -343,6 +351,7 @@ fn async_depth_counts_nested_polls_and_overflows_clearly() {
 
 #[test]
 fn interleaved_tasks_on_one_thread_never_see_each_other() {
+    let _g = global_lock();
     use futures::task::LocalSpawnExt;
     let mut pool = futures::executor::LocalPool::new();
     let results = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
@@ -365,6 +374,7 @@ fn interleaved_tasks_on_one_thread_never_see_each_other() {
 
 #[test]
 fn a_task_moved_between_threads_keeps_its_depth_and_dropping_it_balances() {
+    let _g = global_lock();
     use futures::FutureExt;
     let mut fut = Box::pin(probe_depth(9, 2, 2));
     assert!(fut.as_mut().now_or_never().is_none());
@@ -414,6 +424,7 @@ thread_local! {
 
 #[test]
 fn calling_from_a_thread_local_destructor_does_not_panic() {
+    let _g = global_lock();
     std::thread::spawn(|| {
         ON_EXIT.with(|_| ());
         from_destructor();

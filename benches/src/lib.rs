@@ -1,0 +1,189 @@
+//! The variants measured by the benchmarks: one tiny function, `work`,
+//! under each instrumentation. Every variant is `#[inline(never)]` and has
+//! the same body, so a difference in cost is the instrumentation's.
+#![allow(missing_docs, clippy::missing_panics_doc)]
+// The body is inlined into every variant so all of them do the same work;
+// the async variants have no `.await` on purpose: they measure the wrapper.
+#![allow(clippy::inline_always, clippy::unused_async)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use instrument_once::instrument_once;
+
+/// A few arithmetic operations.
+#[inline(always)]
+fn body(x: u64) -> u64 {
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ (x >> 7)).wrapping_add(3)
+}
+
+#[inline(never)]
+pub fn work_bare(x: u64) -> u64 {
+    body(x)
+}
+
+#[inline(never)]
+#[tracing::instrument]
+pub fn work_tracing(x: u64) -> u64 {
+    body(x)
+}
+
+#[inline(never)]
+#[tracing::instrument(level = "trace")]
+pub fn work_tracing_trace(x: u64) -> u64 {
+    body(x)
+}
+
+#[inline(never)]
+#[fastrace::trace]
+pub fn work_fastrace(x: u64) -> u64 {
+    body(x)
+}
+
+#[inline(never)]
+#[autometrics::autometrics]
+pub fn work_autometrics(x: u64) -> u64 {
+    body(x)
+}
+
+pub static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// The floor of counting and timing by hand: one atomic add, two clock reads.
+#[inline(never)]
+pub fn work_floor(x: u64) -> u64 {
+    let t0 = Instant::now();
+    let r = body(x);
+    CALLS.fetch_add(1, Relaxed);
+    black_box(t0.elapsed());
+    r
+}
+
+/// Spans only: no counters, no clock.
+#[inline(never)]
+#[instrument_once(stats = false)]
+pub fn work_io_spans(x: u64) -> u64 {
+    body(x)
+}
+
+/// Spans at TRACE (for the "filtered by level" setup).
+#[inline(never)]
+#[instrument_once(stats = false, level = "trace")]
+pub fn work_io_spans_trace(x: u64) -> u64 {
+    body(x)
+}
+
+/// Spans and counters, no clock.
+#[inline(never)]
+#[instrument_once(timing = false)]
+pub fn work_io_counters(x: u64) -> u64 {
+    body(x)
+}
+
+/// The default: spans, counters and latency.
+#[inline(never)]
+#[instrument_once]
+pub fn work_io_timed(x: u64) -> u64 {
+    body(x)
+}
+
+/// Switched off by [`switch_off`] before measuring.
+#[inline(never)]
+#[instrument_once]
+pub fn work_io_off(x: u64) -> u64 {
+    body(x)
+}
+
+/// Counters with a depth limit.
+#[inline(never)]
+#[instrument_once(timing = false, max_depth = 64)]
+pub fn work_io_max_depth(x: u64) -> u64 {
+    body(x)
+}
+
+/// Turns `work_io_off` off.
+pub fn switch_off() {
+    instrument_once::registry()
+        .get(concat!(module_path!(), "::work_io_off"))
+        .expect("registered")
+        .set_enabled(false);
+}
+
+/// Recursion four levels deep, bare.
+#[inline(never)]
+pub fn rec_bare(n: u32, x: u64) -> u64 {
+    if n == 0 {
+        body(x)
+    } else {
+        rec_bare(n - 1, black_box(x)) ^ 1
+    }
+}
+
+/// The same recursion, instrumented once at the outermost call.
+#[inline(never)]
+#[instrument_once(recursion = "outermost", timing = false)]
+pub fn rec_io_outermost(n: u32, x: u64) -> u64 {
+    if n == 0 {
+        body(x)
+    } else {
+        rec_io_outermost(n - 1, black_box(x)) ^ 1
+    }
+}
+
+pub async fn awork_bare(x: u64) -> u64 {
+    body(x)
+}
+
+#[tracing::instrument]
+pub async fn awork_tracing(x: u64) -> u64 {
+    body(x)
+}
+
+#[instrument_once(stats = false)]
+pub async fn awork_io_spans(x: u64) -> u64 {
+    body(x)
+}
+
+#[instrument_once(timing = false)]
+pub async fn awork_io_counters(x: u64) -> u64 {
+    body(x)
+}
+
+/// Polls a future that completes at once, with a no-op waker.
+pub fn block_on_noop<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    match f.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the benchmarked futures complete on their first poll"),
+    }
+}
+
+/// A layer that does nothing: `registry()` alone never frees closed spans
+/// (tracing issue 900), so the registry is measured with this layer on it.
+pub struct NopLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NopLayer {}
+
+/// Installs the global subscriber of a setup: `none`, `filtered` (fmt to a
+/// sink at INFO, so TRACE spans are filtered out), `registry_nop`,
+/// `fmt_sink`.
+pub fn install(setup: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    match setup {
+        "none" => {}
+        "filtered" => tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .init(),
+        "registry_nop" => tracing_subscriber::registry().with(NopLayer).init(),
+        "fmt_sink" => tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+            .init(),
+        other => panic!("unknown setup {other}"),
+    }
+}
