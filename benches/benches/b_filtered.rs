@@ -15,10 +15,10 @@ fn main() {
         b.iter(|| work_bare(black_box(7)));
     });
     g.bench_function("sync/tracing_instrument_trace", |b| {
-        b.iter(|| work_tracing_trace(black_box(7)))
+        b.iter(|| work_tracing_trace(black_box(7)));
     });
     g.bench_function("sync/io_spans_only_trace", |b| {
-        b.iter(|| work_io_spans_trace(black_box(7)))
+        b.iter(|| work_io_spans_trace(black_box(7)));
     });
     g.finish();
     c.final_summary();

@@ -11,6 +11,8 @@ use instrument_once_benches::{switch_off, work_bare, work_floor, work_io_counter
 
 mod common;
 
+type Variant = (&'static str, fn(u64) -> u64);
+
 fn per_call(threads: usize, iters: u64, f: fn(u64) -> u64) -> Duration {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let handles: Vec<_> = (0..threads)
@@ -40,7 +42,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let mut c = common::config();
     let mut g = c.benchmark_group("threads");
-    let variants: [(&str, fn(u64) -> u64); 4] = [
+    let variants: [Variant; 4] = [
         ("bare", work_bare),
         ("io_counters", work_io_counters),
         ("io_counters_and_timing", work_io_timed),
