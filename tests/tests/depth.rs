@@ -351,8 +351,8 @@ fn async_depth_counts_nested_polls_and_overflows_clearly() {
 
 #[test]
 fn interleaved_tasks_on_one_thread_never_see_each_other() {
-    let _g = global_lock();
     use futures::task::LocalSpawnExt;
+    let _g = global_lock();
     let mut pool = futures::executor::LocalPool::new();
     let results = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     for (tag, levels) in [(1, 3), (2, 5)] {
@@ -374,8 +374,8 @@ fn interleaved_tasks_on_one_thread_never_see_each_other() {
 
 #[test]
 fn a_task_moved_between_threads_keeps_its_depth_and_dropping_it_balances() {
-    let _g = global_lock();
     use futures::FutureExt;
+    let _g = global_lock();
     let mut fut = Box::pin(probe_depth(9, 2, 2));
     assert!(fut.as_mut().now_or_never().is_none());
     assert!(
