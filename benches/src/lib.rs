@@ -187,3 +187,34 @@ pub fn install(setup: &str) {
         other => panic!("unknown setup {other}"),
     }
 }
+
+/// A boxed closure, the usual way to keep a function value in a table.
+pub static BOXED: std::sync::LazyLock<Box<dyn Fn(u64) -> u64 + Send + Sync>> =
+    std::sync::LazyLock::new(|| Box::new(body));
+
+/// A hook slot holding the same function, with no layer.
+pub static SLOT_BARE: std::sync::LazyLock<instrument_once::hook::HookSlot<u64, u64>> =
+    std::sync::LazyLock::new(|| instrument_once::hook::HookSlot::new("bench::bare", body));
+
+/// A hook slot with one pass-through layer (the layer is counted).
+pub static SLOT_WRAPPED: std::sync::LazyLock<instrument_once::hook::HookSlot<u64, u64>> =
+    std::sync::LazyLock::new(|| {
+        let slot = instrument_once::hook::HookSlot::new("bench::wrapped", body);
+        slot.wrap_once("pass", |inner| std::sync::Arc::new(move |x| inner(x)));
+        slot
+    });
+
+#[inline(never)]
+pub fn call_boxed(x: u64) -> u64 {
+    BOXED(x)
+}
+
+#[inline(never)]
+pub fn call_slot_bare(x: u64) -> u64 {
+    SLOT_BARE.call(x)
+}
+
+#[inline(never)]
+pub fn call_slot_wrapped(x: u64) -> u64 {
+    SLOT_WRAPPED.call(x)
+}

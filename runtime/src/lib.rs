@@ -64,6 +64,7 @@ pub mod control;
 mod depth;
 mod diagnose;
 mod export;
+pub mod hook;
 mod registry;
 mod site;
 mod stats;

@@ -8,9 +8,10 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use instrument_once_benches::{
-    awork_bare, awork_io_counters, awork_io_spans, awork_tracing, block_on_noop, install, rec_bare,
-    rec_io_outermost, switch_off, work_autometrics, work_bare, work_fastrace, work_floor,
-    work_io_counters, work_io_max_depth, work_io_off, work_io_spans, work_io_timed, work_tracing,
+    awork_bare, awork_io_counters, awork_io_spans, awork_tracing, block_on_noop, call_boxed,
+    call_slot_bare, call_slot_wrapped, install, rec_bare, rec_io_outermost, switch_off,
+    work_autometrics, work_bare, work_fastrace, work_floor, work_io_counters, work_io_max_depth,
+    work_io_off, work_io_spans, work_io_timed, work_tracing,
 };
 
 pub fn config() -> Criterion {
@@ -51,6 +52,14 @@ pub fn sync(g: &mut BenchmarkGroup<'_, WallTime>, peers: bool) {
     });
 }
 
+/// A call through a hook slot against a direct call and a boxed closure.
+pub fn hooks(g: &mut BenchmarkGroup<'_, WallTime>) {
+    variant!(g, "hook/direct", work_bare);
+    variant!(g, "hook/box_dyn_fn", call_boxed);
+    variant!(g, "hook/slot_no_layer", call_slot_bare);
+    variant!(g, "hook/slot_one_layer", call_slot_wrapped);
+}
+
 pub fn asyncs(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.bench_function("async/bare", |b| {
         b.iter(|| block_on_noop(awork_bare(black_box(X))));
@@ -81,6 +90,9 @@ pub fn run(setup: &str, peers: bool) {
     let mut g = c.benchmark_group(setup);
     sync(&mut g, peers);
     asyncs(&mut g);
+    if peers {
+        hooks(&mut g);
+    }
     g.finish();
     c.final_summary();
 }

@@ -7,10 +7,11 @@
 use std::hint::black_box;
 
 use instrument_once_benches::{
-    awork_bare, awork_io_counters, awork_io_spans, awork_tracing, block_on_noop, install, rec_bare,
-    rec_io_outermost, switch_off, work_autometrics, work_bare, work_fastrace, work_floor,
-    work_io_counters, work_io_max_depth, work_io_off, work_io_spans, work_io_spans_trace,
-    work_io_timed, work_tracing, work_tracing_trace,
+    awork_bare, awork_io_counters, awork_io_spans, awork_tracing, block_on_noop, call_boxed,
+    call_slot_bare, call_slot_wrapped, install, rec_bare, rec_io_outermost, switch_off,
+    work_autometrics, work_bare, work_fastrace, work_floor, work_io_counters, work_io_max_depth,
+    work_io_off, work_io_spans, work_io_spans_trace, work_io_timed, work_tracing,
+    work_tracing_trace,
 };
 
 #[inline(never)]
@@ -39,6 +40,9 @@ fn run(variant: &str, n: u64) -> u64 {
         "io_max_depth" => each!(work_io_max_depth),
         "rec_bare" => each!(|x| rec_bare(4, x)),
         "rec_io_outermost" => each!(|x| rec_io_outermost(4, x)),
+        "hook_boxed_fn" => each!(call_boxed),
+        "hook_slot_no_layer" => each!(call_slot_bare),
+        "hook_slot_one_layer" => each!(call_slot_wrapped),
         "async_bare" => each!(|x| block_on_noop(awork_bare(x))),
         "async_tracing" => each!(|x| block_on_noop(awork_tracing(x))),
         "async_io_spans" => each!(|x| block_on_noop(awork_io_spans(x))),

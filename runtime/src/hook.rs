@@ -1,0 +1,507 @@
+//! Run-time wrap-once for function values: hooks, handlers, callbacks.
+//!
+//! `#[instrument_once]` covers functions known at compile time. Function
+//! values that live in slots and tables at run time — a driver's
+//! `register_type` hook, a middleware list, a panic hook — are wrapped at run
+//! time, and that is where the incident behind this crate happened: an
+//! integration re-applied its wrapper on every new connection, and its
+//! "already wrapped?" check looked at the wrapper's *type*, which a library
+//! upgrade changed. One more layer per connection followed, until the stack
+//! ran out.
+//!
+//! A [`HookSlot`] answers "already wrapped?" by **key**, from its own list of
+//! layers, never from the value's type:
+//!
+//! * [`HookSlot::wrap_once`] adds a layer only if no layer with that key is
+//!   present (otherwise it returns the existing one);
+//!   [`HookSlot::try_wrap`] returns [`AlreadyWrapped`] instead, naming who
+//!   wrapped it, where and when.
+//! * The wrapper is built from the function *beneath it*, captured when the
+//!   layer is added; it is never handed the slot, so it cannot call the
+//!   slot's current value (itself).
+//! * [`HookSlot::unwrap`] removes one layer and rebuilds the chain from the
+//!   original; [`HookSlot::original`] and [`HookSlot::is_wrapped`] answer from
+//!   the list of layers.
+//! * Calls read the current chain with one lock-free load (an atomically
+//!   swapped `Arc`); changes are serialised by a mutex and published whole,
+//!   so a concurrent call sees the old chain or the new one, never a mix.
+//! * Every slot is listed by [`hooks()`], with its layers, where each was
+//!   added and how often each was called.
+//!
+//! ```
+//! use std::sync::{Arc, LazyLock};
+//! use instrument_once::hook::HookSlot;
+//!
+//! static REGISTER_TYPE: LazyLock<HookSlot<u32, u32>> =
+//!     LazyLock::new(|| HookSlot::new("driver::register_type", |oid| oid + 1));
+//!
+//! // An integration patches the hook on every new connection.
+//! fn on_connect() {
+//!     REGISTER_TYPE.wrap_once("apm::psycopg", |inner| Arc::new(move |oid| inner(oid) * 10));
+//! }
+//!
+//! for _ in 0..1000 {
+//!     on_connect();
+//! }
+//! assert_eq!(REGISTER_TYPE.layers().len(), 1);
+//! assert_eq!(REGISTER_TYPE.call(1), 20);
+//! ```
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+/// The function type a slot holds.
+pub type HookFn<A, R> = dyn Fn(A) -> R + Send + Sync;
+
+type Factory<A, R> = Arc<dyn Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync>;
+
+/// Where and when a layer was added, and how often it has been called.
+#[derive(Debug)]
+pub struct Layer {
+    key: &'static str,
+    location: &'static Location<'static>,
+    at: SystemTime,
+    calls: AtomicU64,
+}
+
+/// A snapshot of one layer of a slot (see [`HookSlot::layers`]).
+///
+/// ```
+/// # use std::sync::Arc;
+/// let slot: instrument_once::hook::HookSlot<(), ()> = instrument_once::hook::HookSlot::new("s", |()| ());
+/// slot.wrap_once("k", |inner| Arc::new(move |a| inner(a)));
+/// slot.call(());
+/// let layer = &slot.layers()[0];
+/// assert_eq!((layer.key, layer.calls), ("k", 1));
+/// assert!(layer.location.file().ends_with(".rs"));
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct LayerInfo {
+    /// The layer's key.
+    pub key: &'static str,
+    /// Where it was added.
+    pub location: &'static Location<'static>,
+    /// When it was added.
+    pub at: SystemTime,
+    /// Calls that went through this layer.
+    pub calls: u64,
+}
+
+impl Layer {
+    fn info(&self) -> LayerInfo {
+        LayerInfo {
+            key: self.key,
+            location: self.location,
+            at: self.at,
+            calls: self.calls.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A second layer with a key already present was refused.
+///
+/// ```
+/// # use std::sync::Arc;
+/// let slot: instrument_once::hook::HookSlot<u8, u8> = instrument_once::hook::HookSlot::new("codec", |x| x);
+/// slot.try_wrap("trace", |inner| Arc::new(move |x| inner(x))).unwrap();
+/// let err = slot.try_wrap("trace", |inner| Arc::new(move |x| inner(x))).unwrap_err();
+/// assert_eq!(err.key(), "trace");
+/// assert!(err.to_string().contains("already wrapped"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct AlreadyWrapped {
+    slot: &'static str,
+    existing: LayerInfo,
+    attempted_at: &'static Location<'static>,
+}
+
+impl AlreadyWrapped {
+    /// The key that is already present.
+    pub fn key(&self) -> &'static str {
+        self.existing.key
+    }
+
+    /// The layer that holds the key: where and when it was added.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot: instrument_once::hook::HookSlot<u8, u8> = instrument_once::hook::HookSlot::new("codec", |x| x);
+    /// slot.try_wrap("trace", |inner| Arc::new(move |x| inner(x))).unwrap();
+    /// let err = slot.try_wrap("trace", |inner| Arc::new(move |x| inner(x))).unwrap_err();
+    /// assert_eq!(err.existing().location.line(), line!() - 2);
+    /// ```
+    pub fn existing(&self) -> &LayerInfo {
+        &self.existing
+    }
+}
+
+impl fmt::Display for AlreadyWrapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self
+            .existing
+            .at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        write!(
+            f,
+            "hook `{}` is already wrapped with key `{}` (added at {}, {} s after the Unix epoch); \
+             not wrapping it again at {}. Use `wrap_once` to reuse the existing layer, or \
+             `unwrap(\"{}\")` first to replace it",
+            self.slot,
+            self.existing.key,
+            self.existing.location,
+            secs,
+            self.attempted_at,
+            self.existing.key
+        )
+    }
+}
+
+impl std::error::Error for AlreadyWrapped {}
+
+/// No layer with that key is present (from [`HookSlot::unwrap`]).
+///
+/// ```
+/// let slot: instrument_once::hook::HookSlot<u8, u8> = instrument_once::hook::HookSlot::new("codec", |x| x);
+/// let err = slot.unwrap("trace").unwrap_err();
+/// assert!(err.to_string().contains("no layer `trace`"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotWrapped {
+    slot: &'static str,
+    key: String,
+}
+
+impl fmt::Display for NotWrapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "hook `{}` has no layer `{}` to remove",
+            self.slot, self.key
+        )
+    }
+}
+
+impl std::error::Error for NotWrapped {}
+
+/// Every live layer of every slot, for [`hooks()`].
+static LAYERS: Mutex<Vec<(&'static str, Arc<Layer>)>> = Mutex::new(Vec::new());
+
+fn all_layers() -> MutexGuard<'static, Vec<(&'static str, Arc<Layer>)>> {
+    LAYERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One layer of one slot, as listed by [`hooks()`].
+#[non_exhaustive]
+#[derive(Clone, Debug)]
+pub struct HookLayer {
+    /// The slot's name.
+    pub slot: &'static str,
+    /// The layer.
+    pub layer: LayerInfo,
+}
+
+/// Every layer of every live [`HookSlot`], in the order they were added:
+/// which hook is wrapped, by whom, where, and how often each layer ran.
+///
+/// ```
+/// # use std::sync::Arc;
+/// let slot = instrument_once::hook::HookSlot::new("db::on_row", |n: u32| n);
+/// slot.wrap_once("metrics", |inner| Arc::new(move |n| inner(n)));
+/// slot.call(1);
+/// let listed = instrument_once::hook::hooks();
+/// let mine = listed.iter().find(|h| h.slot == "db::on_row").unwrap();
+/// assert_eq!((mine.layer.key, mine.layer.calls), ("metrics", 1));
+/// ```
+pub fn hooks() -> Vec<HookLayer> {
+    all_layers()
+        .iter()
+        .map(|(slot, layer)| HookLayer {
+            slot,
+            layer: layer.info(),
+        })
+        .collect()
+}
+
+struct Entry<A, R> {
+    layer: Arc<Layer>,
+    factory: Factory<A, R>,
+}
+
+struct State<A, R> {
+    original: Arc<HookFn<A, R>>,
+    layers: Vec<Entry<A, R>>,
+}
+
+/// A slot holding a function value that integrations may wrap, each at most
+/// once per key. See the [module documentation](self).
+///
+/// `A` is the argument (a tuple for several), `R` the result. A slot is
+/// typically a `static` behind `LazyLock`.
+pub struct HookSlot<A: 'static, R: 'static> {
+    name: &'static str,
+    /// The published chain. `ArcSwap` needs a sized pointee, hence the
+    /// inner `Arc`: a call is one atomic load and one dynamic call.
+    current: ArcSwap<Arc<HookFn<A, R>>>,
+    state: Mutex<State<A, R>>,
+}
+
+impl<A: 'static, R: 'static> HookSlot<A, R> {
+    /// A slot named `name` holding `original`.
+    ///
+    /// ```
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert_eq!(slot.call(4), 8);
+    /// ```
+    pub fn new(name: &'static str, original: impl Fn(A) -> R + Send + Sync + 'static) -> Self {
+        let original: Arc<HookFn<A, R>> = Arc::new(original);
+        let current = ArcSwap::from_pointee(Arc::clone(&original));
+        HookSlot {
+            name,
+            current,
+            state: Mutex::new(State {
+                original,
+                layers: Vec::new(),
+            }),
+        }
+    }
+
+    /// The slot's name.
+    ///
+    /// ```
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert_eq!(slot.name(), "math::double");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Calls the current chain: the outermost layer, which calls the one
+    /// beneath it, down to the original. Lock-free: one atomic load.
+    ///
+    /// ```
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert_eq!(slot.call(21), 42);
+    /// ```
+    #[inline]
+    pub fn call(&self, args: A) -> R {
+        let chain = self.current.load();
+        (**chain)(args)
+    }
+
+    /// The function the slot was created with, without any layer.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// slot.wrap_once("plus_one", |inner| Arc::new(move |x| inner(x) + 1));
+    /// assert_eq!(slot.call(1), 3);
+    /// assert_eq!((slot.original())(1), 2);
+    /// ```
+    pub fn original(&self) -> Arc<HookFn<A, R>> {
+        Arc::clone(&self.lock().original)
+    }
+
+    /// Whether a layer with this key is present.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert!(!slot.is_wrapped("plus_one"));
+    /// slot.wrap_once("plus_one", |inner| Arc::new(move |x| inner(x) + 1));
+    /// assert!(slot.is_wrapped("plus_one"));
+    /// ```
+    pub fn is_wrapped(&self, key: &str) -> bool {
+        self.lock().layers.iter().any(|e| e.layer.key == key)
+    }
+
+    /// The layers, innermost first.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// slot.wrap_once("a", |inner| Arc::new(move |x| inner(x)));
+    /// slot.wrap_once("b", |inner| Arc::new(move |x| inner(x)));
+    /// let keys: Vec<_> = slot.layers().iter().map(|l| l.key).collect();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// ```
+    pub fn layers(&self) -> Vec<LayerInfo> {
+        self.lock().layers.iter().map(|e| e.layer.info()).collect()
+    }
+
+    /// Adds the layer `wrap` builds around the current chain, unless a layer
+    /// with `key` is present; either way returns the layer that holds `key`.
+    /// `wrap` gets the function beneath the new layer, never the slot.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// for _ in 0..3 {
+    ///     slot.wrap_once("plus_one", |inner| Arc::new(move |x| inner(x) + 1));
+    /// }
+    /// assert_eq!(slot.call(1), 3, "one layer, not three");
+    /// ```
+    #[track_caller]
+    pub fn wrap_once(
+        &self,
+        key: &'static str,
+        wrap: impl Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync + 'static,
+    ) -> LayerInfo {
+        match self.try_wrap(key, wrap) {
+            Ok(layer) => layer,
+            Err(e) => e.existing,
+        }
+    }
+
+    /// Like [`HookSlot::wrap_once`], but a key already present is an error
+    /// naming who added it, where and when.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert!(slot.try_wrap("k", |inner| Arc::new(move |x| inner(x))).is_ok());
+    /// assert!(slot.try_wrap("k", |inner| Arc::new(move |x| inner(x))).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AlreadyWrapped`] when a layer with `key` is present.
+    #[track_caller]
+    pub fn try_wrap(
+        &self,
+        key: &'static str,
+        wrap: impl Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync + 'static,
+    ) -> Result<LayerInfo, AlreadyWrapped> {
+        let location = Location::caller();
+        let mut state = self.lock();
+        if let Some(e) = state.layers.iter().find(|e| e.layer.key == key) {
+            return Err(AlreadyWrapped {
+                slot: self.name,
+                existing: e.layer.info(),
+                attempted_at: location,
+            });
+        }
+        let layer = Arc::new(Layer {
+            key,
+            location,
+            at: SystemTime::now(),
+            calls: AtomicU64::new(0),
+        });
+        state.layers.push(Entry {
+            layer: Arc::clone(&layer),
+            factory: Arc::new(wrap),
+        });
+        self.publish(&state);
+        all_layers().push((self.name, Arc::clone(&layer)));
+        Ok(layer.info())
+    }
+
+    /// Removes the layer with `key` and rebuilds the chain from the original
+    /// with the remaining layers, in their order.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// slot.wrap_once("plus_one", |inner| Arc::new(move |x| inner(x) + 1));
+    /// slot.wrap_once("times_ten", |inner| Arc::new(move |x| inner(x) * 10));
+    /// assert_eq!(slot.call(1), 30);
+    /// slot.unwrap("plus_one").unwrap();
+    /// assert_eq!(slot.call(1), 20);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`NotWrapped`] when no layer has `key`.
+    pub fn unwrap(&self, key: &str) -> Result<(), NotWrapped> {
+        let mut state = self.lock();
+        let Some(pos) = state.layers.iter().position(|e| e.layer.key == key) else {
+            return Err(NotWrapped {
+                slot: self.name,
+                key: key.to_owned(),
+            });
+        };
+        let removed = state.layers.remove(pos);
+        self.publish(&state);
+        all_layers().retain(|(_, l)| !Arc::ptr_eq(l, &removed.layer));
+        Ok(())
+    }
+
+    /// Builds the chain from the original through every layer (each layer's
+    /// wrapper counted) and publishes it with one atomic store.
+    fn publish(&self, state: &State<A, R>) {
+        let mut chain = Arc::clone(&state.original);
+        for entry in &state.layers {
+            let wrapped = (entry.factory)(chain);
+            let layer = Arc::clone(&entry.layer);
+            chain = Arc::new(move |a| {
+                layer.calls.fetch_add(1, Ordering::Relaxed);
+                wrapped(a)
+            });
+        }
+        self.current.store(Arc::new(chain));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<A, R>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<A: 'static, R: 'static> Drop for HookSlot<A, R> {
+    fn drop(&mut self) {
+        let state = self.lock();
+        all_layers().retain(|(_, l)| !state.layers.iter().any(|e| Arc::ptr_eq(l, &e.layer)));
+    }
+}
+
+impl<A: 'static, R: 'static> fmt::Debug for HookSlot<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HookSlot")
+            .field("name", &self.name)
+            .field("layers", &self.layers())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Installs a panic hook under `key` at most once: the hook runs `f` with the
+/// panic's information, then calls the hook that was installed before it.
+/// Installing again with the same key changes nothing, so two libraries (or
+/// one library initialised twice) never report a panic twice.
+///
+/// `std::panic::set_hook` on top of `take_hook()` is the everyday Rust form
+/// of the run-time wrapping this module guards: each call adds a layer.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// static REPORTED: AtomicUsize = AtomicUsize::new(0);
+///
+/// for _ in 0..2 {
+///     instrument_once::hook::install_panic_hook_once("my_crash_reporter", |_info| {
+///         REPORTED.fetch_add(1, Ordering::SeqCst);
+///     });
+/// }
+/// let _ = std::panic::catch_unwind(|| panic!("boom"));
+/// assert_eq!(REPORTED.load(Ordering::SeqCst), 1);
+/// ```
+pub fn install_panic_hook_once(
+    key: &'static str,
+    f: impl Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync + 'static,
+) -> bool {
+    static INSTALLED: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if installed.contains(&key) {
+        return false;
+    }
+    installed.push(key);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        f(info);
+        previous(info);
+    }));
+    true
+}

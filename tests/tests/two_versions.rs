@@ -1,0 +1,85 @@
+//! Two incompatible copies of the runtime crate in one dependency graph fail
+//! to resolve, with a message naming the `links` value. The fixture
+//! workspace is only resolved (`cargo metadata --offline`), never built.
+#![allow(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A fixture app depending on this repository's runtime, and with `second`,
+/// on an `instrument-once` 0.2.0 that declares the same `links` value.
+fn fixture(name: &str, second: bool) -> PathBuf {
+    let runtime = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../runtime")
+        .canonicalize()
+        .unwrap();
+    let root = std::env::temp_dir().join(format!("instrument-once-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let links = "instrument_once_registry";
+    write(
+        &root.join("v2/Cargo.toml"),
+        &format!(
+            "[package]\nname = \"instrument-once\"\nversion = \"0.2.0\"\nedition = \"2021\"\n\
+             links = \"{links}\"\nbuild = \"build.rs\"\n"
+        ),
+    );
+    write(&root.join("v2/build.rs"), "fn main() {}\n");
+    write(&root.join("v2/src/lib.rs"), "");
+    let extra = if second {
+        "instrument-once-v2 = { package = \"instrument-once\", path = \"v2\" }\n"
+    } else {
+        ""
+    };
+    write(
+        &root.join("Cargo.toml"),
+        &format!(
+            "[package]\nname = \"app\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\ninstrument-once = {{ path = {runtime:?} }}\n{extra}\n[workspace]\n"
+        ),
+    );
+    write(&root.join("src/main.rs"), "fn main() {}\n");
+    root
+}
+
+fn resolve(root: &Path) -> (bool, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(root.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", root.join("target"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn one_copy_resolves() {
+    let root = fixture("one-copy", false);
+    let (ok, stderr) = resolve(&root);
+    let _ = std::fs::remove_dir_all(&root);
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn two_incompatible_copies_fail_to_resolve() {
+    let root = fixture("two-copies", true);
+    let (ok, stderr) = resolve(&root);
+    let _ = std::fs::remove_dir_all(&root);
+    assert!(!ok, "two registries in one binary must not build");
+    assert!(stderr.contains("instrument_once_registry"), "{stderr}");
+    assert!(stderr.contains("links"), "{stderr}");
+}
