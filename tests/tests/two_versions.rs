@@ -39,7 +39,8 @@ fn fixture(name: &str, second: bool) -> PathBuf {
         &root.join("Cargo.toml"),
         &format!(
             "[package]\nname = \"app\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\ninstrument-once = {{ path = {runtime:?} }}\n{extra}\n[workspace]\n"
+             [dependencies]\ninstrument-once = {{ path = \"{}\" }}\n{extra}\n[workspace]\n",
+            runtime.display().to_string().replace('\\', "/")
         ),
     );
     write(&root.join("src/main.rs"), "fn main() {}\n");
