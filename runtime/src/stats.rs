@@ -558,6 +558,73 @@ mod tests {
         assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
     }
 
+    /// A small deterministic generator (xorshift64*), so the samples are the
+    /// same on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next_f64(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            #[allow(clippy::cast_precision_loss)]
+            let x = (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64;
+            x / (1u64 << 53) as f64
+        }
+
+        /// Standard normal (Box-Muller).
+        fn normal(&mut self) -> f64 {
+            let (u, v) = (self.next_f64().max(1e-12), self.next_f64());
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+    }
+
+    fn exact(sorted: &[u64], q: f64) -> u64 {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        sorted[rank - 1]
+    }
+
+    fn check_distribution(name: &str, samples: &[u64]) {
+        let stats = SiteStats::new();
+        for (i, ns) in samples.iter().enumerate() {
+            stats.start(i);
+            stats.finish(i, Outcome::Ok, Some(*ns));
+        }
+        let l = stats.snapshot().latency;
+        let mut sorted = samples.to_vec();
+        sorted.sort_unstable();
+        for (q, got) in [(0.5, l.p50), (0.9, l.p90), (0.99, l.p99)] {
+            let want = exact(&sorted, q);
+            #[allow(clippy::cast_precision_loss)]
+            let err = (got.as_nanos() as f64 - want as f64).abs() / want as f64;
+            assert!(err <= 0.05, "{name} p{q}: got {got:?}, exact {want} ns, error {err:.4}");
+        }
+        assert_eq!(l.count, samples.len() as u64);
+        assert_eq!(l.max.as_nanos(), u128::from(*sorted.last().unwrap()));
+    }
+
+    #[test]
+    fn percentiles_are_within_five_percent_of_exact_ones() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let uniform: Vec<u64> = (0..100_000).map(|_| 50 + (rng.next_f64() * 1e6) as u64).collect();
+        check_distribution("uniform 50 ns..1 ms", &uniform);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let log_normal: Vec<u64> = (0..100_000).map(|_| (10_000.0 * (1.5 * rng.normal()).exp()) as u64 + 50).collect();
+        check_distribution("log-normal around 10 µs", &log_normal);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let bimodal: Vec<u64> = (0..100_000)
+            .map(|i| {
+                let (centre, spread) = if i % 10 < 7 { (800.0, 100.0) } else { (40e6, 5e6) };
+                (centre + spread * rng.normal()).max(50.0) as u64
+            })
+            .collect();
+        check_distribution("bimodal 800 ns / 40 ms", &bimodal);
+        let wide: Vec<u64> = (0..10_000u32).map(|i| 50 + u64::from(i).pow(3) * 100).collect();
+        check_distribution("50 ns..100 s", &wide);
+    }
+
     #[test]
     fn bucket_midpoint_error_is_bounded() {
         for ns in (16..10_000_000u64).step_by(977) {

@@ -1,0 +1,99 @@
+//! The Prometheus text output parses with a real parser, and a golden test
+//! pins its format.
+#![allow(missing_docs)]
+
+use instrument_once::instrument_once;
+
+mod golden {
+    #[instrument_once::instrument_once(timing = false)]
+    pub(crate) fn lookup(fail: bool) -> Result<u32, String> {
+        if fail {
+            Err("missing".into())
+        } else {
+            Ok(1)
+        }
+    }
+}
+
+#[instrument_once]
+fn timed(n: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_micros(n));
+    n
+}
+
+fn lines_for(text: &str, function: &str) -> String {
+    text.lines()
+        .filter(|l| l.starts_with('#') || l.contains(&format!("function=\"{function}\"")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Bucket bounds are exact bounds of the internal histogram, the first one
+/// at or above each power of ten from 1 µs to 100 s, so counts are exact
+/// and every function has the same `le` set.
+#[test]
+fn golden_output_of_one_function() {
+    for fail in [false, false, true] {
+        let _ = golden::lookup(fail);
+    }
+    let text = instrument_once::registry().snapshot().to_prometheus();
+    let expected = r#"# HELP instrument_once_calls_total Finished calls of instrumented functions, by result.
+# TYPE instrument_once_calls_total counter
+instrument_once_calls_total{function="prometheus::golden::lookup",result="ok"} 2
+instrument_once_calls_total{function="prometheus::golden::lookup",result="error"} 1
+instrument_once_calls_total{function="prometheus::golden::lookup",result="panic"} 0
+instrument_once_calls_total{function="prometheus::golden::lookup",result="cancelled"} 0
+# HELP instrument_once_in_flight Calls of instrumented functions started and not finished.
+# TYPE instrument_once_in_flight gauge
+instrument_once_in_flight{function="prometheus::golden::lookup"} 0
+# HELP instrument_once_depth_overflows_total Calls past max_depth or the per-thread depth ceiling.
+# TYPE instrument_once_depth_overflows_total counter
+instrument_once_depth_overflows_total{function="prometheus::golden::lookup"} 0
+# HELP instrument_once_duration_seconds Latency of instrumented calls that returned.
+# TYPE instrument_once_duration_seconds histogram
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000001024"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00001024"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0001024"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.001015808"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.01048576"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.100663296"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="1.00663296"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="10.200547328"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="103.079215104"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="+Inf"} 0
+instrument_once_duration_seconds_sum{function="prometheus::golden::lookup"} 0
+instrument_once_duration_seconds_count{function="prometheus::golden::lookup"} 0"#;
+    assert_eq!(lines_for(&text, "prometheus::golden::lookup"), expected);
+}
+
+#[test]
+fn the_whole_output_parses_with_a_real_parser() {
+    for n in [1, 50, 500] {
+        timed(n);
+    }
+    let text = instrument_once::registry().snapshot().to_prometheus();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition format");
+    let name = concat!(module_path!(), "::timed");
+    let calls: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "instrument_once_calls_total" && s.labels.get("function") == Some(name))
+        .collect();
+    assert_eq!(calls.len(), 4, "one sample per result");
+    let ok = calls.iter().find(|s| s.labels.get("result") == Some("ok")).unwrap();
+    assert!(matches!(ok.value, prometheus_parse::Value::Counter(v) if (v - 3.0).abs() < f64::EPSILON), "{:?}", ok.value);
+    let hist = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "instrument_once_duration_seconds" && s.labels.get("function") == Some(name))
+        .expect("a histogram sample");
+    let prometheus_parse::Value::Histogram(buckets) = &hist.value else { panic!("{:?}", hist.value) };
+    let total = buckets.last().unwrap();
+    assert!(total.less_than.is_infinite());
+    assert!((total.count - 3.0).abs() < f64::EPSILON);
+    // Cumulative: never decreasing, and the 1 ms bucket holds all three calls
+    // only if each took under a millisecond (the 500 µs one may not).
+    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count && w[0].less_than < w[1].less_than));
+    let under_10ms = buckets.iter().find(|b| b.less_than >= 0.01).unwrap();
+    assert!((under_10ms.count - 3.0).abs() < f64::EPSILON, "{buckets:?}");
+}
