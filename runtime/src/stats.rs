@@ -373,6 +373,7 @@ impl SiteStats {
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Stats {
     /// Calls started (for an async function: first polls).
     pub calls: u64,
@@ -415,19 +416,46 @@ pub struct Stats {
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Latency {
     /// Number of timed calls.
     pub count: u64,
     /// Total time of the timed calls.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "sum_ns", serialize_with = "as_nanos")
+    )]
     pub sum: Duration,
     /// Median.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "p50_ns", serialize_with = "as_nanos")
+    )]
     pub p50: Duration,
     /// 90th percentile.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "p90_ns", serialize_with = "as_nanos")
+    )]
     pub p90: Duration,
     /// 99th percentile.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "p99_ns", serialize_with = "as_nanos")
+    )]
     pub p99: Duration,
     /// Longest call (exact).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "max_ns", serialize_with = "as_nanos")
+    )]
     pub max: Duration,
+}
+
+#[cfg(feature = "serde")]
+#[allow(clippy::trivially_copy_pass_by_ref)] // the signature serde expects
+fn as_nanos<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 impl Latency {
@@ -580,7 +608,11 @@ mod tests {
     }
 
     fn exact(sorted: &[u64], q: f64) -> u64 {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
         let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
         sorted[rank - 1]
     }
@@ -598,7 +630,10 @@ mod tests {
             let want = exact(&sorted, q);
             #[allow(clippy::cast_precision_loss)]
             let err = (got.as_nanos() as f64 - want as f64).abs() / want as f64;
-            assert!(err <= 0.05, "{name} p{q}: got {got:?}, exact {want} ns, error {err:.4}");
+            assert!(
+                err <= 0.05,
+                "{name} p{q}: got {got:?}, exact {want} ns, error {err:.4}"
+            );
         }
         assert_eq!(l.count, samples.len() as u64);
         assert_eq!(l.max.as_nanos(), u128::from(*sorted.last().unwrap()));
@@ -608,20 +643,30 @@ mod tests {
     fn percentiles_are_within_five_percent_of_exact_ones() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let uniform: Vec<u64> = (0..100_000).map(|_| 50 + (rng.next_f64() * 1e6) as u64).collect();
+        let uniform: Vec<u64> = (0..100_000)
+            .map(|_| 50 + (rng.next_f64() * 1e6) as u64)
+            .collect();
         check_distribution("uniform 50 ns..1 ms", &uniform);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let log_normal: Vec<u64> = (0..100_000).map(|_| (10_000.0 * (1.5 * rng.normal()).exp()) as u64 + 50).collect();
+        let log_normal: Vec<u64> = (0..100_000)
+            .map(|_| (10_000.0 * (1.5 * rng.normal()).exp()) as u64 + 50)
+            .collect();
         check_distribution("log-normal around 10 µs", &log_normal);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let bimodal: Vec<u64> = (0..100_000)
             .map(|i| {
-                let (centre, spread) = if i % 10 < 7 { (800.0, 100.0) } else { (40e6, 5e6) };
+                let (centre, spread) = if i % 10 < 7 {
+                    (800.0, 100.0)
+                } else {
+                    (40e6, 5e6)
+                };
                 (centre + spread * rng.normal()).max(50.0) as u64
             })
             .collect();
         check_distribution("bimodal 800 ns / 40 ms", &bimodal);
-        let wide: Vec<u64> = (0..10_000u32).map(|i| 50 + u64::from(i).pow(3) * 100).collect();
+        let wide: Vec<u64> = (0..10_000u32)
+            .map(|i| 50 + u64::from(i).pow(3) * 100)
+            .collect();
         check_distribution("50 ns..100 s", &wide);
     }
 

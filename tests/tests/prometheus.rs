@@ -72,28 +72,44 @@ fn the_whole_output_parses_with_a_real_parser() {
         timed(n);
     }
     let text = instrument_once::registry().snapshot().to_prometheus();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition format");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid exposition format");
     let name = concat!(module_path!(), "::timed");
     let calls: Vec<_> = scrape
         .samples
         .iter()
-        .filter(|s| s.metric == "instrument_once_calls_total" && s.labels.get("function") == Some(name))
+        .filter(|s| {
+            s.metric == "instrument_once_calls_total" && s.labels.get("function") == Some(name)
+        })
         .collect();
     assert_eq!(calls.len(), 4, "one sample per result");
-    let ok = calls.iter().find(|s| s.labels.get("result") == Some("ok")).unwrap();
-    assert!(matches!(ok.value, prometheus_parse::Value::Counter(v) if (v - 3.0).abs() < f64::EPSILON), "{:?}", ok.value);
+    let ok = calls
+        .iter()
+        .find(|s| s.labels.get("result") == Some("ok"))
+        .unwrap();
+    assert!(
+        matches!(ok.value, prometheus_parse::Value::Counter(v) if (v - 3.0).abs() < f64::EPSILON),
+        "{:?}",
+        ok.value
+    );
     let hist = scrape
         .samples
         .iter()
-        .find(|s| s.metric == "instrument_once_duration_seconds" && s.labels.get("function") == Some(name))
+        .find(|s| {
+            s.metric == "instrument_once_duration_seconds" && s.labels.get("function") == Some(name)
+        })
         .expect("a histogram sample");
-    let prometheus_parse::Value::Histogram(buckets) = &hist.value else { panic!("{:?}", hist.value) };
+    let prometheus_parse::Value::Histogram(buckets) = &hist.value else {
+        panic!("{:?}", hist.value)
+    };
     let total = buckets.last().unwrap();
     assert!(total.less_than.is_infinite());
     assert!((total.count - 3.0).abs() < f64::EPSILON);
     // Cumulative: never decreasing, and the 1 ms bucket holds all three calls
     // only if each took under a millisecond (the 500 µs one may not).
-    assert!(buckets.windows(2).all(|w| w[0].count <= w[1].count && w[0].less_than < w[1].less_than));
+    assert!(buckets
+        .windows(2)
+        .all(|w| w[0].count <= w[1].count && w[0].less_than < w[1].less_than));
     let under_10ms = buckets.iter().find(|b| b.less_than >= 0.01).unwrap();
     assert!((under_10ms.count - 3.0).abs() < f64::EPSILON, "{buckets:?}");
 }

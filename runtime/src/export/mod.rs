@@ -24,6 +24,7 @@ mod prometheus;
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SiteSnapshot {
     /// Span name.
     pub name: &'static str,
@@ -48,6 +49,7 @@ pub struct SiteSnapshot {
 }
 
 /// Every site's statistics at one moment; `Display` prints an aligned table.
+/// With the `serde` feature it serialises as `{"sites": [...]}`.
 ///
 /// ```
 /// #[instrument_once::instrument_once]
@@ -60,6 +62,7 @@ pub struct SiteSnapshot {
 /// # }
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
     sites: Vec<SiteSnapshot>,
 }
