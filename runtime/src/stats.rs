@@ -591,11 +591,12 @@ mod tests {
     struct Rng(u64);
 
     impl Rng {
+        // 53 random bits over 2^53: exact in an f64.
+        #[allow(clippy::cast_precision_loss)]
         fn next_f64(&mut self) -> f64 {
             self.0 ^= self.0 >> 12;
             self.0 ^= self.0 << 25;
             self.0 ^= self.0 >> 27;
-            #[allow(clippy::cast_precision_loss)]
             let x = (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64;
             x / (1u64 << 53) as f64
         }
