@@ -104,6 +104,14 @@ pub fn work_io_max_depth(x: u64) -> u64 {
     body(x)
 }
 
+/// Spans plus depth bookkeeping (a limit), no counters: against
+/// `work_io_spans` this isolates the cost of depth tracking.
+#[inline(never)]
+#[instrument_once(stats = false, max_depth = 1000)]
+pub fn work_io_depth_only(x: u64) -> u64 {
+    body(x)
+}
+
 /// Turns `work_io_off` off.
 pub fn switch_off() {
     instrument_once::registry()

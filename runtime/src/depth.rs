@@ -70,12 +70,12 @@ struct ThreadState {
     /// All active calls, including those past the ceiling.
     total: u32,
     /// Counter shard of this thread.
-    shard: usize,
+    shard: u32,
 }
 
 thread_local! {
     static STATE: RefCell<ThreadState> = const {
-        RefCell::new(ThreadState { depths: Vec::new(), chain: Vec::new(), total: 0, shard: usize::MAX })
+        RefCell::new(ThreadState { depths: Vec::new(), chain: Vec::new(), total: 0, shard: u32::MAX })
     };
 }
 
@@ -85,18 +85,30 @@ pub(crate) struct Entry {
     /// Depth of this site on the chain, this call included.
     pub(crate) depth: u32,
     /// Counter shard of this thread.
-    pub(crate) shard: usize,
+    pub(crate) shard: u32,
     /// Whether the call is past the per-thread ceiling.
     pub(crate) aside: bool,
     /// Whether this frame was pushed (and must be popped).
     pub(crate) pushed: bool,
 }
 
+impl Entry {
+    /// A call that runs without bookkeeping (the thread-local is gone).
+    pub(crate) const UNTRACKED: Entry = Entry {
+        depth: 1,
+        shard: 0,
+        aside: false,
+        pushed: false,
+    };
+}
+
 impl ThreadState {
     #[inline]
-    fn shard(&mut self) -> usize {
-        if self.shard == usize::MAX {
-            self.shard = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+    fn shard(&mut self) -> u32 {
+        if self.shard == u32::MAX {
+            #[allow(clippy::cast_possible_truncation)] // only its value modulo SHARDS matters
+            let next = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) as u32;
+            self.shard = next;
         }
         self.shard
     }
@@ -115,95 +127,59 @@ impl ThreadState {
     }
 }
 
-/// Looks at the depth a new call of `site` would have, without entering it.
-/// `Err` carries the overflow, when `max_depth` would be exceeded.
-#[inline]
-pub(crate) fn peek(
-    site: &'static Site,
-    index: usize,
-    max_depth: u32,
-) -> Result<Entry, DepthExceeded> {
-    let found = STATE.try_with(|cell| {
-        let Ok(mut state) = cell.try_borrow_mut() else {
-            return Ok(None);
-        };
-        let depth = *state.slot(index) + 1;
-        if max_depth != 0 && depth > max_depth {
-            return Err(DepthExceeded::new(
-                site,
-                max_depth,
-                &state.chain,
-                state.total,
-            ));
-        }
-        let aside = state.total >= max_total_depth();
-        let shard = state.shard();
-        Ok(Some(Entry {
-            depth,
-            shard,
-            aside,
-            pushed: false,
-        }))
-    });
-    match found {
-        Ok(Ok(Some(entry))) => Ok(entry),
-        Ok(Err(e)) => Err(e),
-        // Thread-local gone (thread exit) or busy: run without bookkeeping.
-        Ok(Ok(None)) | Err(_) => Ok(Entry {
-            depth: 1,
-            shard: 0,
-            aside: false,
-            pushed: false,
-        }),
-    }
-}
-
-/// Enters a call (or poll) of `site`: bumps its depth and pushes it on the
-/// chain. `Err` when `max_depth` is exceeded; then nothing was entered.
+/// Enters a call (or poll) of `site` when `push`: bumps its depth and pushes
+/// it on the chain. Without `push`, only looks at the depth the call would
+/// have. `None` when `max_depth` would be exceeded; then nothing changed and
+/// [`exceeded`] builds the error.
 #[inline]
 pub(crate) fn enter(
     site: &'static Site,
     index: usize,
     max_depth: u32,
-) -> Result<Entry, DepthExceeded> {
+    push: bool,
+) -> Option<Entry> {
     let found = STATE.try_with(|cell| {
         let Ok(mut state) = cell.try_borrow_mut() else {
-            return Ok(None);
+            return Some(Entry::UNTRACKED);
         };
         let slot = state.slot(index);
         let depth = *slot + 1;
         if max_depth != 0 && depth > max_depth {
-            return Err(DepthExceeded::new(
-                site,
-                max_depth,
-                &state.chain,
-                state.total,
-            ));
+            return None;
         }
-        *slot = depth;
         let aside = state.total >= max_total_depth();
-        state.total += 1;
-        if !aside {
-            state.chain.push(site);
+        if push {
+            *state.slot(index) = depth;
+            state.total += 1;
+            if !aside {
+                state.chain.push(site);
+            }
         }
-        let shard = state.shard();
-        Ok(Some(Entry {
+        Some(Entry {
             depth,
-            shard,
+            shard: state.shard(),
             aside,
-            pushed: true,
-        }))
+            pushed: push,
+        })
     });
-    match found {
-        Ok(Ok(Some(entry))) => Ok(entry),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(None)) | Err(_) => Ok(Entry {
-            depth: 1,
-            shard: 0,
-            aside: false,
-            pushed: false,
-        }),
-    }
+    // Thread-local gone (thread exit): run without bookkeeping.
+    found.unwrap_or(Some(Entry::UNTRACKED))
+}
+
+/// The error for a call of `site` that would exceed `max_depth` on this
+/// thread's chain.
+#[cold]
+#[inline(never)]
+pub(crate) fn exceeded(site: &'static Site, max_depth: u32) -> DepthExceeded {
+    STATE
+        .try_with(|cell| {
+            cell.try_borrow()
+                .map(|state| DepthExceeded::new(site, max_depth, &state.chain, state.total))
+                .ok()
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| DepthExceeded::new(site, max_depth, &[], 0))
 }
 
 /// Leaves what [`enter`] entered.

@@ -109,41 +109,37 @@ struct Active {
     start: Option<Instant>,
 }
 
+/// What the out-of-line part of entry found.
+enum Entered {
+    /// Registered and switched off, no limit: nothing to do.
+    Off,
+    /// Entered.
+    Active(Active),
+    /// `max_depth` would be exceeded: nothing was entered.
+    Overflow,
+}
+
 impl Active {
     /// Enters a call whose site is on, or guarded by `max_depth`: the part
-    /// of entry that is not inlined into the caller.
+    /// of entry that is not inlined into the caller. Small results only:
+    /// the overflow error is built by the cold path.
     #[inline(never)]
-    fn enter(
-        site: &'static Site,
-        cfg: Config,
-        push: bool,
-    ) -> Result<Option<Active>, DepthExceeded> {
+    fn enter(site: &'static Site, cfg: Config, push: bool) -> Entered {
         let ctl = site.ensure_registered();
         let enabled = ctl & ENABLED != 0;
         if !enabled && cfg.max_depth == 0 {
-            return Ok(None);
+            return Entered::Off;
         }
         // Depth is tracked for counters, limits and `outermost`; a spans-only
         // site is as cheap as `tracing::instrument`.
         let track = cfg.stats || cfg.max_depth != 0 || cfg.outermost;
         let entry = if track {
-            let index = Site::index(ctl);
-            let found = if push {
-                depth::enter(site, index, cfg.max_depth)
-            } else {
-                depth::peek(site, index, cfg.max_depth)
-            };
-            match found {
-                Ok(entry) => entry,
-                Err(e) => return Err(overflowed(site, enabled, cfg, e)),
+            match depth::enter(site, Site::index(ctl), cfg.max_depth, push) {
+                Some(entry) => entry,
+                None => return Entered::Overflow,
             }
         } else {
-            Entry {
-                depth: 1,
-                shard: 0,
-                aside: false,
-                pushed: false,
-            }
+            Entry::UNTRACKED
         };
         let mut flags = if entry.pushed { PUSHED } else { 0 } | if entry.aside { ASIDE } else { 0 };
         let mut start = None;
@@ -151,13 +147,13 @@ impl Active {
             site.mark_called(ctl);
             if entry.aside {
                 if cfg.stats {
-                    site.stats.overflow(entry.shard);
+                    site.stats.overflow(entry.shard as usize);
                 }
             } else if !(cfg.outermost && entry.depth > 1) {
                 flags |= SPAN;
                 if cfg.stats {
                     flags |= COUNTED;
-                    site.stats.start(entry.shard);
+                    site.stats.start(entry.shard as usize);
                     site.stats.depth(entry.depth);
                     if cfg.timing && timing_on() {
                         start = Some(Instant::now());
@@ -165,24 +161,37 @@ impl Active {
                 }
             }
         }
-        Ok(Some(Active {
+        Entered::Active(Active {
             site,
             #[allow(clippy::cast_possible_truncation)] // indices are < 2^24
             index: Site::index(ctl) as u32,
-            #[allow(clippy::cast_possible_truncation)] // shards are taken modulo SHARDS
-            shard: entry.shard as u32,
+            shard: entry.shard,
             flags,
             start,
-        }))
+        })
     }
 
-    /// [`Active::enter`] for `on_overflow = "panic"`: no `Result` to move
-    /// through the caller.
-    #[inline(never)]
+    /// [`Active::enter`] for `on_overflow = "error"`.
+    #[inline]
+    fn try_enter(
+        site: &'static Site,
+        cfg: Config,
+        push: bool,
+    ) -> Result<Option<Active>, DepthExceeded> {
+        match Active::enter(site, cfg, push) {
+            Entered::Off => Ok(None),
+            Entered::Active(a) => Ok(Some(a)),
+            Entered::Overflow => Err(overflowed(site, cfg)),
+        }
+    }
+
+    /// [`Active::enter`] for `on_overflow = "panic"`.
+    #[inline]
     fn enter_or_panic(site: &'static Site, cfg: Config, push: bool) -> Option<Active> {
         match Active::enter(site, cfg, push) {
-            Ok(active) => active,
-            Err(e) => overflow_panic(&e),
+            Entered::Off => None,
+            Entered::Active(a) => Some(a),
+            Entered::Overflow => overflow_panic(&overflowed(site, cfg)),
         }
     }
 
@@ -206,7 +215,7 @@ impl Active {
     fn entry(&self) -> Entry {
         Entry {
             depth: 0,
-            shard: self.shard as usize,
+            shard: self.shard,
             aside: self.flags & ASIDE != 0,
             pushed: self.flags & PUSHED != 0,
         }
@@ -283,7 +292,7 @@ impl Call {
                 span: true,
             }),
             Fast::Slow => {
-                let active = Active::enter(site, cfg, true)?;
+                let active = Active::try_enter(site, cfg, true)?;
                 let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
                 Ok(Call { active, span })
             }
@@ -323,13 +332,14 @@ impl Drop for Call {
     }
 }
 
+/// Counts an overflow and builds its error.
 #[cold]
 #[inline(never)]
-fn overflowed(site: &'static Site, enabled: bool, cfg: Config, e: DepthExceeded) -> DepthExceeded {
-    if enabled && cfg.stats {
+fn overflowed(site: &'static Site, cfg: Config) -> DepthExceeded {
+    if site.ctl.load(Ordering::Relaxed) & ENABLED != 0 && cfg.stats {
         site.stats.overflow(0);
     }
-    e
+    depth::exceeded(site, cfg.max_depth)
 }
 
 #[cold]
@@ -381,7 +391,7 @@ impl AsyncCall {
             Fast::Off => (None, false),
             Fast::SpanOnly => (None, true),
             Fast::Slow => {
-                let active = Active::enter(site, cfg, false)?;
+                let active = Active::try_enter(site, cfg, false)?;
                 let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
                 (active, span)
             }
@@ -477,12 +487,7 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool> Future for Instrumented<F, C> {
         let _depth = match &call.active {
             Some(a) if track => Some(PollGuard {
                 index: a.index as usize,
-                entry: depth::enter(a.site, a.index as usize, 0).unwrap_or(Entry {
-                    depth: 0,
-                    shard: a.shard as usize,
-                    aside: true,
-                    pushed: false,
-                }),
+                entry: depth::enter(a.site, a.index as usize, 0, true).unwrap_or(Entry::UNTRACKED),
             }),
             _ => None,
         };

@@ -10,8 +10,8 @@ use criterion::{BenchmarkGroup, Criterion};
 use instrument_once_benches::{
     awork_bare, awork_io_counters, awork_io_spans, awork_tracing, block_on_noop, call_boxed,
     call_slot_bare, call_slot_wrapped, install, rec_bare, rec_io_outermost, switch_off,
-    work_autometrics, work_bare, work_fastrace, work_floor, work_io_counters, work_io_max_depth,
-    work_io_off, work_io_spans, work_io_timed, work_tracing,
+    work_autometrics, work_bare, work_fastrace, work_floor, work_io_counters, work_io_depth_only,
+    work_io_max_depth, work_io_off, work_io_spans, work_io_timed, work_tracing,
 };
 
 pub fn config() -> Criterion {
@@ -44,6 +44,7 @@ pub fn sync(g: &mut BenchmarkGroup<'_, WallTime>, peers: bool) {
     variant!(g, "sync/io_counters_and_timing", work_io_timed);
     variant!(g, "sync/io_switched_off", work_io_off);
     variant!(g, "sync/io_max_depth", work_io_max_depth);
+    variant!(g, "sync/io_spans_and_depth_only", work_io_depth_only);
     g.bench_function("sync/recursive4_bare", |b| {
         b.iter(|| rec_bare(4, black_box(X)));
     });

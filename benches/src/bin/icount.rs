@@ -9,9 +9,9 @@ use std::hint::black_box;
 use instrument_once_benches::{
     awork_bare, awork_io_counters, awork_io_spans, awork_tracing, block_on_noop, call_boxed,
     call_slot_bare, call_slot_wrapped, install, rec_bare, rec_io_outermost, switch_off,
-    work_autometrics, work_bare, work_fastrace, work_floor, work_io_counters, work_io_max_depth,
-    work_io_off, work_io_spans, work_io_spans_trace, work_io_timed, work_tracing,
-    work_tracing_trace,
+    work_autometrics, work_bare, work_fastrace, work_floor, work_io_counters, work_io_depth_only,
+    work_io_max_depth, work_io_off, work_io_spans, work_io_spans_trace, work_io_timed,
+    work_tracing, work_tracing_trace,
 };
 
 #[inline(never)]
@@ -38,6 +38,7 @@ fn run(variant: &str, n: u64) -> u64 {
         "io_timed" => each!(work_io_timed),
         "io_off" => each!(work_io_off),
         "io_max_depth" => each!(work_io_max_depth),
+        "io_depth_only" => each!(work_io_depth_only),
         "rec_bare" => each!(|x| rec_bare(4, x)),
         "rec_io_outermost" => each!(|x| rec_io_outermost(4, x)),
         "hook_boxed_fn" => each!(call_boxed),
