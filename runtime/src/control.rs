@@ -51,8 +51,17 @@ use crate::registry::Inner;
 use crate::site::Site;
 
 /// Name of the environment variable holding directives.
+///
+/// ```
+/// assert_eq!(instrument_once::control::ENV_VAR, "INSTRUMENT_ONCE");
+/// ```
 pub const ENV_VAR: &str = "INSTRUMENT_ONCE";
-/// Name of the environment variable holding the per-thread depth ceiling.
+/// Name of the environment variable holding the per-thread depth ceiling
+/// (see [`crate::set_max_total_depth`]).
+///
+/// ```
+/// assert_eq!(instrument_once::control::ENV_MAX_TOTAL_DEPTH, "INSTRUMENT_ONCE_MAX_TOTAL_DEPTH");
+/// ```
 pub const ENV_MAX_TOTAL_DEPTH: &str = "INSTRUMENT_ONCE_MAX_TOTAL_DEPTH";
 
 #[derive(Clone, Debug, PartialEq, Eq)]

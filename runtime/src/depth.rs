@@ -32,6 +32,10 @@ use crate::site::Site;
 /// below the depth at which a default 2 MiB thread stack runs out for
 /// functions with ordinary frames, so the ceiling catches runaway recursion
 /// before the stack does without ever bothering correct programs.
+///
+/// ```
+/// assert_eq!(instrument_once::DEFAULT_MAX_TOTAL_DEPTH, 1024);
+/// ```
 pub const DEFAULT_MAX_TOTAL_DEPTH: u32 = 1024;
 
 static MAX_TOTAL: AtomicU32 = AtomicU32::new(DEFAULT_MAX_TOTAL_DEPTH);

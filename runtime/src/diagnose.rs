@@ -25,6 +25,19 @@ use crate::site::{CALLED, ENABLED, FILTERED};
 use crate::{Site, Stats};
 
 /// Who switched a site off.
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn report() {}
+/// # fn main() {
+/// instrument_once::control::set(concat!("-", module_path!(), "::report")).unwrap();
+/// let site = instrument_once::registry().get(concat!(module_path!(), "::report")).unwrap();
+/// let instrument_once::Verdict::Disabled { by } = site.diagnose().verdict else { panic!() };
+/// assert_eq!(by, instrument_once::DisabledBy::ApiDirective(concat!("-", module_path!(), "::report").into()));
+/// assert!(by.to_string().contains("control::set"));
+/// # instrument_once::control::set("").unwrap();
+/// # }
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DisabledBy {
@@ -50,6 +63,22 @@ impl fmt::Display for DisabledBy {
 }
 
 /// Whether a function's spans are recorded, and if not, why.
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn handler() {}
+/// # fn main() {
+/// let site = instrument_once::registry().get(concat!(module_path!(), "::handler")).unwrap();
+/// assert_eq!(site.diagnose().verdict, instrument_once::Verdict::NeverCalled);
+/// handler();
+/// let subscriber = tracing_subscriber::fmt().with_writer(std::io::sink).finish();
+/// tracing::subscriber::with_default(subscriber, || {
+///     handler();
+///     assert_eq!(site.diagnose().verdict, instrument_once::Verdict::Recording);
+/// });
+/// assert_eq!(site.diagnose().verdict.to_string(), "no subscriber installed");
+/// # }
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {

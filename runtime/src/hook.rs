@@ -55,14 +55,21 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-/// The function type a slot holds.
+/// The function type a slot holds: what a wrapper receives and returns.
+///
+/// ```
+/// use std::sync::Arc;
+/// use instrument_once::hook::HookFn;
+/// let f: Arc<HookFn<(u32, u32), u32>> = Arc::new(|(a, b)| a + b);
+/// assert_eq!(f((1, 2)), 3);
+/// ```
 pub type HookFn<A, R> = dyn Fn(A) -> R + Send + Sync;
 
 type Factory<A, R> = Arc<dyn Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync>;
 
 /// Where and when a layer was added, and how often it has been called.
 #[derive(Debug)]
-pub struct Layer {
+struct Layer {
     key: &'static str,
     location: &'static Location<'static>,
     at: SystemTime,
@@ -123,6 +130,14 @@ pub struct AlreadyWrapped {
 
 impl AlreadyWrapped {
     /// The key that is already present.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot: instrument_once::hook::HookSlot<u8, u8> = instrument_once::hook::HookSlot::new("codec", |x| x);
+    /// slot.wrap_once("trace", |inner| Arc::new(move |x| inner(x)));
+    /// let err = slot.try_wrap("trace", |inner| Arc::new(move |x| inner(x))).unwrap_err();
+    /// assert_eq!(err.key(), "trace");
+    /// ```
     pub fn key(&self) -> &'static str {
         self.existing.key
     }
@@ -198,6 +213,14 @@ fn all_layers() -> MutexGuard<'static, Vec<(&'static str, Arc<Layer>)>> {
 }
 
 /// One layer of one slot, as listed by [`hooks()`].
+///
+/// ```
+/// # use std::sync::Arc;
+/// let slot = instrument_once::hook::HookSlot::new("cache::on_miss", |k: u8| k);
+/// slot.wrap_once("stats", |inner| Arc::new(move |k| inner(k)));
+/// let layer = instrument_once::hook::hooks().into_iter().find(|h| h.slot == "cache::on_miss").unwrap();
+/// assert_eq!(layer.layer.key, "stats");
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct HookLayer {
@@ -244,6 +267,17 @@ struct State<A, R> {
 ///
 /// `A` is the argument (a tuple for several), `R` the result. A slot is
 /// typically a `static` behind `LazyLock`.
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use instrument_once::hook::HookSlot;
+///
+/// static ON_REQUEST: LazyLock<HookSlot<(&'static str, u16), usize>> =
+///     LazyLock::new(|| HookSlot::new("server::on_request", |(path, _port)| path.len()));
+///
+/// ON_REQUEST.wrap_once("audit", |inner| Arc::new(move |req| inner(req) + 1));
+/// assert_eq!(ON_REQUEST.call(("/health", 80)), 8);
+/// ```
 pub struct HookSlot<A: 'static, R: 'static> {
     name: &'static str,
     /// The published chain. `ArcSwap` needs a sized pointee, hence the

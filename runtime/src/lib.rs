@@ -37,16 +37,22 @@
 //!   recursion into a clear panic or `Err` ([`DepthExceeded`]) instead of a
 //!   stack-overflow abort.
 //! * Switches ([`control`], [`Site::set_enabled`]) are honoured from the next
-//!   call on, in every thread.
+//!   call on, in every thread; [`diagnose()`] says per function why its spans
+//!   are or are not recorded.
+//! * [`hook::HookSlot`] wraps function values (hooks, handlers) at run time,
+//!   at most once per key, answering "already wrapped?" from its own records.
 //!
 //! # Cost
 //!
 //! After its first call, an instrumented call takes no lock, allocates
-//! nothing and hashes nothing: one relaxed load decides whether the site is
-//! on, a thread-local array update tracks depth, one atomic add on a
-//! per-thread shard counts the call and one counts its outcome, and, with
-//! timing on, two clock reads measure it. A switched-off site costs the one
-//! load. See `BENCHMARKS.md` in the repository for measured figures.
+//! nothing and hashes nothing. One relaxed load of the site's `ctl` word
+//! decides the common cases inline: a switched-off function, or one with
+//! `stats = false`, goes no further. Otherwise one out-of-line call bumps the
+//! function's depth in a thread-local table, pushes it on the chain, and adds
+//! one to a per-thread shard of its counters; the exit adds the outcome, and
+//! with timing on two clock reads measure the call. `benches/BENCHMARKS.md`
+//! in the repository has the measured figures against `tracing::instrument`
+//! and other peers.
 //!
 //! # Registration
 //!
