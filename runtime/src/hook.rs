@@ -273,7 +273,7 @@ struct State<A, R> {
 /// use instrument_once::hook::HookSlot;
 ///
 /// static ON_REQUEST: LazyLock<HookSlot<(&'static str, u16), usize>> =
-///     LazyLock::new(|| HookSlot::new("server::on_request", |(path, _port)| path.len()));
+///     LazyLock::new(|| HookSlot::new("server::on_request", |(path, _port): (&str, u16)| path.len()));
 ///
 /// ON_REQUEST.wrap_once("audit", |inner| Arc::new(move |req| inner(req) + 1));
 /// assert_eq!(ON_REQUEST.call(("/health", 80)), 8);
