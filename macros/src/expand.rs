@@ -77,6 +77,9 @@ impl Plan<'_> {
                 config: __IO_SITE_CONFIG,
             });
             #p::register_site!(__IO_SITE);
+            #p::thread_local! {
+                static __IO_DEPTH: #p::Cell<u32> = const { #p::Cell::new(0) };
+            }
         }
     }
 
@@ -223,14 +226,14 @@ impl Plan<'_> {
             .is_some_and(|o| o.value == Overflow::Error)
         {
             quote! {
-                let __io_call = match #p::#ty::#try_enter(&__IO_SITE, __IO_SITE_CONFIG) {
+                let __io_call = match #p::#ty::#try_enter(&__IO_SITE, &__IO_DEPTH, __IO_SITE_CONFIG) {
                     #p::Ok(__io_call) => __io_call,
                     #p::Err(__io_e) => return #p::Err(#p::From::from(__io_e)),
                 };
             }
         } else {
             quote! {
-                let __io_call = #p::#ty::#enter(&__IO_SITE, __IO_SITE_CONFIG);
+                let __io_call = #p::#ty::#enter(&__IO_SITE, &__IO_DEPTH, __IO_SITE_CONFIG);
             }
         }
     }

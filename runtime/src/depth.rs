@@ -2,11 +2,15 @@
 //!
 //! # Design
 //!
-//! Each thread keeps, in one thread-local, a table of "how many calls of site
-//! *i* are active on this thread's stack" indexed by the site's dense index,
-//! and the chain of active instrumented calls, outermost first. Entering a
-//! call is an array increment and a push; leaving is the reverse. Nothing is
-//! hashed or scanned.
+//! Every instrumented function has its own thread-local depth counter (a
+//! `Cell<u32>` the attribute declares next to the function's site), so
+//! "how deep is this function on this thread's chain" is one thread-local
+//! read. Each thread also keeps the total number of active instrumented
+//! calls and the chain of them, outermost first, in fixed-capacity
+//! thread-locals made of `Cell`s: the [`HEAD`] outermost calls exactly, and a
+//! ring of the [`TAIL`] innermost ones. Entering a call is a few
+//! thread-local reads and writes; leaving is the reverse. Nothing is
+//! allocated, hashed or scanned, and no thread-local has a destructor.
 //!
 //! For async functions the same table counts *polls* on the stack: a future
 //! is on the chain only while it is being polled, so tasks interleaved on
@@ -15,12 +19,12 @@
 //! recursion) sees its depth grow, since the inner future is polled from
 //! inside the outer one's poll.
 //!
-//! The chain is bounded by the per-thread ceiling ([`set_max_total_depth`]);
-//! past it instrumentation steps aside, so it can never be what exhausts
-//! memory. The thread-local is reached with `try_with`: a call made while the
-//! thread is being torn down simply runs without bookkeeping.
+//! Past the per-thread ceiling ([`set_max_total_depth`]) instrumentation
+//! steps aside; the chain's memory is fixed, so instrumentation can never be
+//! what exhausts memory. A chain deeper than `HEAD + TAIL` calls keeps its
+//! outermost and innermost calls and counts the ones in between.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
@@ -66,21 +70,51 @@ pub fn max_total_depth() -> u32 {
     MAX_TOTAL.load(Ordering::Relaxed)
 }
 
-struct ThreadState {
-    /// Active calls (or polls) per site index.
-    depths: Vec<u32>,
-    /// Active instrumented calls, outermost first, at most the ceiling.
-    chain: Vec<&'static Site>,
-    /// All active calls, including those past the ceiling.
-    total: u32,
-    /// Counter shard of this thread.
-    shard: u32,
-}
+/// Outermost calls of a thread's chain that are always kept.
+pub(crate) const HEAD: usize = 16;
+/// Innermost calls of a thread's chain that are kept (a ring).
+pub(crate) const TAIL: usize = 112;
+
+/// One recorded frame of the chain.
+type Frame = Cell<Option<&'static Site>>;
 
 thread_local! {
-    static STATE: RefCell<ThreadState> = const {
-        RefCell::new(ThreadState { depths: Vec::new(), chain: Vec::new(), total: 0, shard: u32::MAX })
-    };
+    /// All active instrumented calls on this thread (past the ceiling too).
+    static TOTAL: Cell<u32> = const { Cell::new(0) };
+    /// Counter shard of this thread (`u32::MAX` until first needed).
+    static SHARD: Cell<u32> = const { Cell::new(u32::MAX) };
+    /// The chain: frame `i` lives at `i` for `i < HEAD`, else in the ring.
+    static CHAIN: [Frame; HEAD + TAIL] = const { [const { Cell::new(None) }; HEAD + TAIL] };
+}
+
+/// Where frame `i` of the chain is stored.
+#[inline]
+fn slot_of(i: u32) -> usize {
+    let i = i as usize;
+    if i < HEAD {
+        i
+    } else {
+        HEAD + (i - HEAD) % TAIL
+    }
+}
+
+/// The per-function depth counter the attribute declares.
+#[doc(hidden)]
+pub type DepthKey = std::thread::LocalKey<Cell<u32>>;
+
+#[inline]
+fn shard() -> u32 {
+    SHARD.with(|s| {
+        let shard = s.get();
+        if shard == u32::MAX {
+            #[allow(clippy::cast_possible_truncation)] // only its value modulo SHARDS matters
+            let next = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) as u32;
+            s.set(next);
+            next
+        } else {
+            shard
+        }
+    })
 }
 
 /// What entering a call found.
@@ -106,68 +140,44 @@ impl Entry {
     };
 }
 
-impl ThreadState {
-    #[inline]
-    fn shard(&mut self) -> u32 {
-        if self.shard == u32::MAX {
-            #[allow(clippy::cast_possible_truncation)] // only its value modulo SHARDS matters
-            let next = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) as u32;
-            self.shard = next;
-        }
-        self.shard
-    }
-
-    #[inline]
-    fn slot(&mut self, index: usize) -> &mut u32 {
-        if index >= self.depths.len() {
-            self.grow(index);
-        }
-        &mut self.depths[index]
-    }
-
-    #[cold]
-    fn grow(&mut self, index: usize) {
-        self.depths.resize(index + 1, 0);
-    }
-}
-
-/// Enters a call (or poll) of `site` when `push`: bumps its depth and pushes
-/// it on the chain. Without `push`, only looks at the depth the call would
-/// have. `None` when `max_depth` would be exceeded; then nothing changed and
-/// [`exceeded`] builds the error.
+/// Enters a call (or poll) of `site` when `push`: bumps its depth and the
+/// thread's total, and records it on the chain. Without `push`, only looks at
+/// the depth the call would have. `None` when `max_depth` would be exceeded;
+/// then nothing changed and [`exceeded`] builds the error.
 #[inline]
 pub(crate) fn enter(
     site: &'static Site,
-    index: usize,
+    key: &'static DepthKey,
     max_depth: u32,
     push: bool,
 ) -> Option<Entry> {
-    let found = STATE.try_with(|cell| {
-        let Ok(mut state) = cell.try_borrow_mut() else {
-            return Some(Entry::UNTRACKED);
-        };
-        let slot = state.slot(index);
-        let depth = *slot + 1;
+    // One access to the function's counter (`LocalKey::with` is a call).
+    let depth = key.with(|d| {
+        let depth = d.get() + 1;
         if max_depth != 0 && depth > max_depth {
             return None;
         }
-        let aside = state.total >= max_total_depth();
         if push {
-            *state.slot(index) = depth;
-            state.total += 1;
-            if !aside {
-                state.chain.push(site);
-            }
+            d.set(depth);
         }
-        Some(Entry {
-            depth,
-            shard: state.shard(),
-            aside,
-            pushed: push,
-        })
+        Some(depth)
+    })?;
+    let total = TOTAL.with(|t| {
+        let total = t.get();
+        if push {
+            t.set(total + 1);
+        }
+        total
     });
-    // Thread-local gone (thread exit): run without bookkeeping.
-    found.unwrap_or(Some(Entry::UNTRACKED))
+    if push {
+        CHAIN.with(|chain| chain[slot_of(total)].set(Some(site)));
+    }
+    Some(Entry {
+        depth,
+        shard: shard(),
+        aside: total >= max_total_depth(),
+        pushed: push,
+    })
 }
 
 /// The error for a call of `site` that would exceed `max_depth` on this
@@ -175,38 +185,45 @@ pub(crate) fn enter(
 #[cold]
 #[inline(never)]
 pub(crate) fn exceeded(site: &'static Site, max_depth: u32) -> DepthExceeded {
-    STATE
-        .try_with(|cell| {
-            cell.try_borrow()
-                .map(|state| DepthExceeded::new(site, max_depth, &state.chain, state.total))
-                .ok()
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| DepthExceeded::new(site, max_depth, &[], 0))
+    let (head, tail, total) = recorded_chain();
+    DepthExceeded::new(site, max_depth, &head, &tail, total)
 }
 
 /// Leaves what [`enter`] entered.
 #[inline]
-pub(crate) fn leave(index: usize, entry: Entry) {
+pub(crate) fn leave(key: &'static DepthKey, entry: Entry) {
     if !entry.pushed {
         return;
     }
-    let _ = STATE.try_with(|cell| {
-        if let Ok(mut state) = cell.try_borrow_mut() {
-            let slot = state.slot(index);
-            *slot = slot.saturating_sub(1);
-            state.total = state.total.saturating_sub(1);
-            if !entry.aside {
-                state.chain.pop();
-            }
+    key.with(|d| d.set(d.get().saturating_sub(1)));
+    TOTAL.with(|t| t.set(t.get().saturating_sub(1)));
+}
+
+/// The recorded chain: its outermost calls, its innermost calls (when some
+/// in between were not recorded), and the number of active calls.
+fn recorded_chain() -> (Vec<&'static Site>, Vec<&'static Site>, u32) {
+    let total = TOTAL.with(Cell::get);
+    CHAIN.with(|chain| {
+        let at = |i: u32| chain[slot_of(i)].get();
+        let n = total as usize;
+        if n <= HEAD + TAIL {
+            ((0..total).filter_map(at).collect(), Vec::new(), total)
+        } else {
+            #[allow(clippy::cast_possible_truncation)] // HEAD and TAIL are small
+            let (head, tail) = (HEAD as u32, TAIL as u32);
+            (
+                (0..head).filter_map(at).collect(),
+                (total - tail..total).filter_map(at).collect(),
+                total,
+            )
         }
-    });
+    })
 }
 
 /// The instrumented calls active on this thread, outermost first (for async
-/// functions: the futures being polled right now). At most the per-thread
-/// ceiling many entries are kept.
+/// functions: the futures being polled right now). A chain deeper than 128
+/// calls is returned without its middle: the 16 outermost and the 112
+/// innermost calls.
 ///
 /// ```
 /// #[instrument_once::instrument_once]
@@ -221,13 +238,9 @@ pub(crate) fn leave(index: usize, entry: Entry) {
 /// # }
 /// ```
 pub fn current_chain() -> Vec<&'static Site> {
-    STATE
-        .try_with(|cell| {
-            cell.try_borrow()
-                .map(|s| s.chain.clone())
-                .unwrap_or_default()
-        })
-        .unwrap_or_default()
+    let (mut head, tail, _) = recorded_chain();
+    head.extend(tail);
+    head
 }
 
 /// A function was entered more often on one call chain than its `max_depth`
@@ -263,7 +276,13 @@ pub fn current_chain() -> Vec<&'static Site> {
 pub struct DepthExceeded {
     function: &'static str,
     limit: u32,
+    /// The recorded chain: outermost calls, then (when `missing > 0`) the
+    /// innermost ones.
     chain: Vec<&'static str>,
+    /// How many of `chain` come before the unrecorded middle.
+    head: usize,
+    /// Calls in the middle of a very deep chain that were not recorded.
+    missing: usize,
     total: u32,
 }
 
@@ -273,11 +292,24 @@ const SHOWN: usize = 8;
 impl DepthExceeded {
     #[cold]
     #[inline(never)]
-    fn new(site: &'static Site, limit: u32, chain: &[&'static Site], total: u32) -> DepthExceeded {
+    fn new(
+        site: &'static Site,
+        limit: u32,
+        head: &[&'static Site],
+        tail: &[&'static Site],
+        total: u32,
+    ) -> DepthExceeded {
+        let recorded = head.len() + tail.len();
         DepthExceeded {
             function: site.qualified_name(),
             limit,
-            chain: chain.iter().map(|s| s.qualified_name()).collect(),
+            head: head.len(),
+            missing: (total as usize).saturating_sub(recorded),
+            chain: head
+                .iter()
+                .chain(tail)
+                .map(|s| s.qualified_name())
+                .collect(),
             total,
         }
     }
@@ -311,7 +343,8 @@ impl DepthExceeded {
     }
 
     /// Qualified names of the instrumented calls that led here, outermost
-    /// first (the overflowing call itself is not included).
+    /// first (the overflowing call itself is not included). Of a chain
+    /// deeper than 128 calls, the 16 outermost and the 112 innermost.
     ///
     /// ```
     /// # use instrument_once::{instrument_once, DepthExceeded};
@@ -334,20 +367,22 @@ impl fmt::Display for DepthExceeded {
              outermost first: ",
             self.function, self.limit, self.total
         )?;
-        // Consecutive repeats of one function are shown once, with a count.
-        let mut runs: Vec<(&str, usize)> = Vec::new();
-        for name in &self.chain {
+        // Consecutive repeats of one function are shown once, with a count;
+        // `None` stands for the unrecorded middle of a very deep chain.
+        let mut runs: Vec<(Option<&str>, usize)> = Vec::new();
+        for (i, name) in self.chain.iter().enumerate() {
+            if i == self.head && self.missing > 0 {
+                runs.push((None, self.missing));
+            }
             match runs.last_mut() {
-                Some((last, n)) if last == name => *n += 1,
-                _ => runs.push((name, 1)),
+                Some((Some(last), n)) if last == name => *n += 1,
+                _ => runs.push((Some(name), 1)),
             }
         }
-        let show = |f: &mut fmt::Formatter<'_>, (name, n): &(&str, usize)| {
-            if *n == 1 {
-                write!(f, "{name} -> ")
-            } else {
-                write!(f, "{name} (x{n}) -> ")
-            }
+        let show = |f: &mut fmt::Formatter<'_>, run: &(Option<&str>, usize)| match run {
+            (Some(name), 1) => write!(f, "{name} -> "),
+            (Some(name), n) => write!(f, "{name} (x{n}) -> "),
+            (None, n) => write!(f, "... ({n} calls not recorded) -> "),
         };
         if runs.len() <= 2 * SHOWN {
             for run in &runs {
@@ -362,13 +397,6 @@ impl fmt::Display for DepthExceeded {
             for run in &runs[runs.len() - SHOWN..] {
                 show(f, run)?;
             }
-        }
-        if (self.total as usize) > self.chain.len() {
-            write!(
-                f,
-                "... ({} calls past the per-thread ceiling) -> ",
-                self.total as usize - self.chain.len()
-            )?;
         }
         write!(f, "{} (overflow)", self.function)
     }

@@ -12,12 +12,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+pub use crate::depth::DepthKey;
 pub use crate::site::{Config, Meta, Overflow, Site};
 pub use crate::DepthExceeded;
 pub use core::convert::From;
 pub use core::option::Option::None;
 pub use core::result::Result::{Err, Ok};
 pub use core::{concat, file, line, module_path, unreachable};
+pub use std::cell::Cell;
+pub use std::thread_local;
 pub use tracing;
 
 use crate::depth::{self, Entry};
@@ -103,7 +106,7 @@ const ASIDE: u8 = 1 << 3;
 /// What an enabled (or depth-guarded) call carries from entry to exit.
 struct Active {
     site: &'static Site,
-    index: u32,
+    key: &'static DepthKey,
     shard: u32,
     flags: u8,
     start: Option<Instant>,
@@ -124,7 +127,7 @@ impl Active {
     /// of entry that is not inlined into the caller. Small results only:
     /// the overflow error is built by the cold path.
     #[inline(never)]
-    fn enter(site: &'static Site, cfg: Config, push: bool) -> Entered {
+    fn enter(site: &'static Site, key: &'static DepthKey, cfg: Config, push: bool) -> Entered {
         let ctl = site.ensure_registered();
         let enabled = ctl & ENABLED != 0;
         if !enabled && cfg.max_depth == 0 {
@@ -134,7 +137,7 @@ impl Active {
         // site is as cheap as `tracing::instrument`.
         let track = cfg.stats || cfg.max_depth != 0 || cfg.outermost;
         let entry = if track {
-            match depth::enter(site, Site::index(ctl), cfg.max_depth, push) {
+            match depth::enter(site, key, cfg.max_depth, push) {
                 Some(entry) => entry,
                 None => return Entered::Overflow,
             }
@@ -163,8 +166,7 @@ impl Active {
         }
         Entered::Active(Active {
             site,
-            #[allow(clippy::cast_possible_truncation)] // indices are < 2^24
-            index: Site::index(ctl) as u32,
+            key,
             shard: entry.shard,
             flags,
             start,
@@ -175,10 +177,11 @@ impl Active {
     #[inline]
     fn try_enter(
         site: &'static Site,
+        key: &'static DepthKey,
         cfg: Config,
         push: bool,
     ) -> Result<Option<Active>, DepthExceeded> {
-        match Active::enter(site, cfg, push) {
+        match Active::enter(site, key, cfg, push) {
             Entered::Off => Ok(None),
             Entered::Active(a) => Ok(Some(a)),
             Entered::Overflow => Err(overflowed(site, cfg)),
@@ -187,8 +190,13 @@ impl Active {
 
     /// [`Active::enter`] for `on_overflow = "panic"`.
     #[inline]
-    fn enter_or_panic(site: &'static Site, cfg: Config, push: bool) -> Option<Active> {
-        match Active::enter(site, cfg, push) {
+    fn enter_or_panic(
+        site: &'static Site,
+        key: &'static DepthKey,
+        cfg: Config,
+        push: bool,
+    ) -> Option<Active> {
+        match Active::enter(site, key, cfg, push) {
             Entered::Off => None,
             Entered::Active(a) => Some(a),
             Entered::Overflow => overflow_panic(&overflowed(site, cfg)),
@@ -208,7 +216,7 @@ impl Active {
                 .finish(self.shard as usize, outcome, elapsed);
         }
         if self.flags & PUSHED != 0 {
-            depth::leave(self.index as usize, self.entry());
+            depth::leave(self.key, self.entry());
         }
     }
 
@@ -260,7 +268,7 @@ impl Call {
     /// Enters a call; panics with the [`DepthExceeded`] message when
     /// `max_depth` is exceeded.
     #[inline(always)]
-    pub fn enter(site: &'static Site, cfg: Config) -> Call {
+    pub fn enter(site: &'static Site, key: &'static DepthKey, cfg: Config) -> Call {
         match fast(site, cfg) {
             Fast::Off => Call {
                 active: None,
@@ -271,7 +279,7 @@ impl Call {
                 span: true,
             },
             Fast::Slow => {
-                let active = Active::enter_or_panic(site, cfg, true);
+                let active = Active::enter_or_panic(site, key, cfg, true);
                 let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
                 Call { active, span }
             }
@@ -281,7 +289,11 @@ impl Call {
     /// Enters a call; `Err` when `max_depth` is exceeded (the body must not
     /// run).
     #[inline(always)]
-    pub fn try_enter(site: &'static Site, cfg: Config) -> Result<Call, DepthExceeded> {
+    pub fn try_enter(
+        site: &'static Site,
+        key: &'static DepthKey,
+        cfg: Config,
+    ) -> Result<Call, DepthExceeded> {
         match fast(site, cfg) {
             Fast::Off => Ok(Call {
                 active: None,
@@ -292,7 +304,7 @@ impl Call {
                 span: true,
             }),
             Fast::Slow => {
-                let active = Active::try_enter(site, cfg, true)?;
+                let active = Active::try_enter(site, key, cfg, true)?;
                 let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
                 Ok(Call { active, span })
             }
@@ -366,12 +378,12 @@ pub struct AsyncCall {
 impl AsyncCall {
     /// Starts an async call; panics on a `max_depth` overflow.
     #[inline(always)]
-    pub fn start(site: &'static Site, cfg: Config) -> AsyncCall {
+    pub fn start(site: &'static Site, key: &'static DepthKey, cfg: Config) -> AsyncCall {
         let (active, span) = match fast(site, cfg) {
             Fast::Off => (None, false),
             Fast::SpanOnly => (None, true),
             Fast::Slow => {
-                let active = Active::enter_or_panic(site, cfg, false);
+                let active = Active::enter_or_panic(site, key, cfg, false);
                 let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
                 (active, span)
             }
@@ -386,12 +398,16 @@ impl AsyncCall {
 
     /// Starts an async call; `Err` on a `max_depth` overflow.
     #[inline(always)]
-    pub fn try_start(site: &'static Site, cfg: Config) -> Result<AsyncCall, DepthExceeded> {
+    pub fn try_start(
+        site: &'static Site,
+        key: &'static DepthKey,
+        cfg: Config,
+    ) -> Result<AsyncCall, DepthExceeded> {
         let (active, span) = match fast(site, cfg) {
             Fast::Off => (None, false),
             Fast::SpanOnly => (None, true),
             Fast::Slow => {
-                let active = Active::try_enter(site, cfg, false)?;
+                let active = Active::try_enter(site, key, cfg, false)?;
                 let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
                 (active, span)
             }
@@ -486,8 +502,8 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool> Future for Instrumented<F, C> {
         let track = cfg.stats || cfg.max_depth != 0 || cfg.outermost;
         let _depth = match &call.active {
             Some(a) if track => Some(PollGuard {
-                index: a.index as usize,
-                entry: depth::enter(a.site, a.index as usize, 0, true).unwrap_or(Entry::UNTRACKED),
+                key: a.key,
+                entry: depth::enter(a.site, a.key, 0, true).unwrap_or(Entry::UNTRACKED),
             }),
             _ => None,
         };
@@ -510,14 +526,14 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool> Future for Instrumented<F, C> {
 
 /// Pops a poll off the depth chain, also when the poll panics.
 struct PollGuard {
-    index: usize,
+    key: &'static DepthKey,
     entry: Entry,
 }
 
 impl Drop for PollGuard {
     #[inline]
     fn drop(&mut self) {
-        depth::leave(self.index, self.entry);
+        depth::leave(self.key, self.entry);
     }
 }
 

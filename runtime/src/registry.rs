@@ -14,8 +14,8 @@
 //! `linkme` crate for the full platform list). Without the feature, or on
 //! other platforms, a site appears at its first call.
 //!
-//! A site's dense index (its position in the list) sizes the per-thread depth
-//! tables, so depth bookkeeping is an array access, never a hash lookup.
+//! Depth bookkeeping does not go through the registry either: each function
+//! has its own thread-local depth counter, declared by the attribute.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};

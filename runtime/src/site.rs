@@ -15,7 +15,7 @@
 //!   bit 3       CALLED       an instrumented call has happened (set once)
 //!   bit 4       FILTERED     the last call's span was not recorded by the
 //!                            subscriber (written only when it changes)
-//!   bits 8..32  index        dense index, used by the depth tables
+//!   bits 8..32  index        the site's position in the registry
 //! ```
 //!
 //! A call reads `ctl` once with a relaxed load. If `REGISTERED` is clear it
@@ -419,12 +419,6 @@ impl Site {
                 self.ctl.fetch_or(FILTERED, Ordering::Relaxed);
             }
         }
-    }
-
-    /// The dense index of a registered site.
-    #[inline]
-    pub(crate) fn index(ctl: u32) -> usize {
-        (ctl >> INDEX_SHIFT) as usize
     }
 }
 

@@ -433,3 +433,29 @@ fn calling_from_a_thread_local_destructor_does_not_panic() {
     .expect("thread exit must not panic");
     assert_eq!(site!(from_destructor).stats().calls, 2);
 }
+
+// ---------------------------------------------------------------- deep chains
+
+#[instrument_once(max_depth = 300)]
+fn very_deep(n: u32) -> usize {
+    if n == 0 {
+        current_chain().len()
+    } else {
+        very_deep(n - 1)
+    }
+}
+
+#[test]
+fn a_very_deep_chain_keeps_its_ends_and_counts_the_middle() {
+    let _g = global_lock();
+    assert_eq!(very_deep(299), 128, "16 outermost + 112 innermost are kept");
+    let payload = catch_unwind(|| very_deep(400)).expect_err("301st call overflows");
+    let msg = payload.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("chain of 300 instrumented calls"), "{msg}");
+    assert!(
+        msg.contains("very_deep (x16) -> ... (172 calls not recorded) -> "),
+        "{msg}"
+    );
+    assert!(msg.contains("very_deep (x112) -> "), "{msg}");
+    assert!(current_chain().is_empty());
+}
