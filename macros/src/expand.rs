@@ -302,26 +302,10 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
             None => quote!(|__io_ret: &()| #is_err),
             Some(_) => quote!(|_| false),
         };
+        let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
         quote! {
             #enter
-            let __io_span = if !__io_call.span_wanted() {
-                #p::None
-            } else if #p::tracing::level_enabled!(#level) {
-                #[allow(clippy::used_underscore_binding)]
-                let __io_span = #span;
-                __io_call.observe(&__IO_SITE, !__io_span.is_disabled());
-                #follows
-                #p::some_span(__io_span)
-            } else {
-                __io_call.observe(&__IO_SITE, false);
-                #p::None
-            };
-            let __io_body = #inner;
-            if __io_call.needs_run(__io_span.as_ref()) {
-                __io_call.instrument(__io_span, __io_body, #classify).await
-            } else {
-                __io_body.await
-            }
+            #drive
         }
     } else {
         let follows = plan.follows_from(&quote!(__io_span));
@@ -335,11 +319,11 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
                     #[allow(clippy::used_underscore_binding)]
                     let __io_new_span = #span;
                     __io_span = __io_new_span;
-                    __io_call.observe(&__IO_SITE, !__io_span.is_disabled());
+                    #p::observe(&__IO_SITE, !__io_span.is_disabled());
                     #follows
                     __io_entered = __io_span.enter();
                 } else {
-                    __io_call.observe(&__IO_SITE, false);
+                    #p::observe(&__IO_SITE, false);
                 }
             }
             #[allow(clippy::let_unit_value, clippy::unit_arg)]
@@ -381,6 +365,38 @@ fn inner_future(
                 #events
                 __io_ret
             }
+        }
+    }
+}
+
+/// The async part after `__io_call` started: the span (only when someone
+/// wants it), then the body, wrapped only when there is something to record.
+fn drive_async(
+    p: &TokenStream,
+    level: &TokenStream,
+    span: &TokenStream,
+    follows: &TokenStream,
+    inner: &TokenStream,
+    classify: &TokenStream,
+) -> TokenStream {
+    quote! {
+        let __io_span = if !__io_call.span_wanted() {
+            #p::None
+        } else if #p::tracing::level_enabled!(#level) {
+            #[allow(clippy::used_underscore_binding)]
+            let __io_span = #span;
+            #p::observe(&__IO_SITE, !__io_span.is_disabled());
+            #follows
+            #p::some_span(__io_span)
+        } else {
+            #p::observe(&__IO_SITE, false);
+            #p::None
+        };
+        let __io_body = #inner;
+        if __io_call.needs_run(__io_span.as_ref()) {
+            __io_call.instrument(__io_span, __io_body, #classify).await
+        } else {
+            __io_body.await
         }
     }
 }
@@ -429,29 +445,13 @@ fn async_trait_style(
         }
     };
     let attrs = &block.attrs;
+    let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
     let instrumented = quote! {
         #(#attrs)*
         async move {
             #site
             #enter
-            let __io_span = if !__io_call.span_wanted() {
-                #p::None
-            } else if #p::tracing::level_enabled!(#level) {
-                #[allow(clippy::used_underscore_binding)]
-                let __io_span = #span;
-                __io_call.observe(&__IO_SITE, !__io_span.is_disabled());
-                #follows
-                #p::some_span(__io_span)
-            } else {
-                __io_call.observe(&__IO_SITE, false);
-                #p::None
-            };
-            let __io_body = #inner;
-            if __io_call.needs_run(__io_span.as_ref()) {
-                __io_call.instrument(__io_span, __io_body, #classify).await
-            } else {
-                __io_body.await
-            }
+            #drive
         }
     };
     let instrumented: syn::Expr = syn::parse_quote!(#instrumented);

@@ -7,6 +7,7 @@
 //! (`benches/icount.sh`).
 #![allow(clippy::inline_always)]
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -257,6 +258,32 @@ fn fast(site: &Site, cfg: Config) -> Fast {
     }
 }
 
+/// Tells the site whether the subscriber recorded this call's span (for
+/// [`crate::diagnose`]).
+#[inline]
+pub fn observe(site: &Site, recorded: bool) {
+    site.observe_span(recorded);
+}
+
+/// The fast path, then the out-of-line one: the active part of the call (if
+/// any) and whether it wants a span.
+#[inline(always)]
+fn begin<E>(
+    site: &'static Site,
+    cfg: Config,
+    slow: impl FnOnce() -> Result<Option<Active>, E>,
+) -> Result<(Option<Active>, bool), E> {
+    match fast(site, cfg) {
+        Fast::Off => Ok((None, false)),
+        Fast::SpanOnly => Ok((None, true)),
+        Fast::Slow => {
+            let active = slow()?;
+            let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
+            Ok((active, span))
+        }
+    }
+}
+
 /// The guard of one synchronous call. Dropped without [`Call::finish`], it
 /// records a panic.
 pub struct Call {
@@ -269,21 +296,10 @@ impl Call {
     /// `max_depth` is exceeded.
     #[inline(always)]
     pub fn enter(site: &'static Site, key: &'static DepthKey, cfg: Config) -> Call {
-        match fast(site, cfg) {
-            Fast::Off => Call {
-                active: None,
-                span: false,
-            },
-            Fast::SpanOnly => Call {
-                active: None,
-                span: true,
-            },
-            Fast::Slow => {
-                let active = Active::enter_or_panic(site, key, cfg, true);
-                let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
-                Call { active, span }
-            }
-        }
+        let Ok((active, span)) = begin(site, cfg, || {
+            Ok::<_, Infallible>(Active::enter_or_panic(site, key, cfg, true))
+        });
+        Call { active, span }
     }
 
     /// Enters a call; `Err` when `max_depth` is exceeded (the body must not
@@ -294,21 +310,8 @@ impl Call {
         key: &'static DepthKey,
         cfg: Config,
     ) -> Result<Call, DepthExceeded> {
-        match fast(site, cfg) {
-            Fast::Off => Ok(Call {
-                active: None,
-                span: false,
-            }),
-            Fast::SpanOnly => Ok(Call {
-                active: None,
-                span: true,
-            }),
-            Fast::Slow => {
-                let active = Active::try_enter(site, key, cfg, true)?;
-                let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
-                Ok(Call { active, span })
-            }
-        }
+        let (active, span) = begin(site, cfg, || Active::try_enter(site, key, cfg, true))?;
+        Ok(Call { active, span })
     }
 
     /// Whether this call should open a span (enabled, within the ceiling,
@@ -316,13 +319,6 @@ impl Call {
     #[inline]
     pub fn span_wanted(&self) -> bool {
         self.span
-    }
-
-    /// Tells the site whether the subscriber recorded this call's span (for
-    /// [`crate::diagnose`]).
-    #[inline]
-    pub fn observe(&self, site: &Site, recorded: bool) {
-        site.observe_span(recorded);
     }
 
     /// Records how the call returned. `is_err` is whether it returned `Err`.
@@ -379,21 +375,10 @@ impl AsyncCall {
     /// Starts an async call; panics on a `max_depth` overflow.
     #[inline(always)]
     pub fn start(site: &'static Site, key: &'static DepthKey, cfg: Config) -> AsyncCall {
-        let (active, span) = match fast(site, cfg) {
-            Fast::Off => (None, false),
-            Fast::SpanOnly => (None, true),
-            Fast::Slow => {
-                let active = Active::enter_or_panic(site, key, cfg, false);
-                let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
-                (active, span)
-            }
-        };
-        AsyncCall {
-            active,
-            span,
-            cfg,
-            polling: false,
-        }
+        let Ok((active, span)) = begin(site, cfg, || {
+            Ok::<_, Infallible>(Active::enter_or_panic(site, key, cfg, false))
+        });
+        AsyncCall::new(active, span, cfg)
     }
 
     /// Starts an async call; `Err` on a `max_depth` overflow.
@@ -403,33 +388,24 @@ impl AsyncCall {
         key: &'static DepthKey,
         cfg: Config,
     ) -> Result<AsyncCall, DepthExceeded> {
-        let (active, span) = match fast(site, cfg) {
-            Fast::Off => (None, false),
-            Fast::SpanOnly => (None, true),
-            Fast::Slow => {
-                let active = Active::try_enter(site, key, cfg, false)?;
-                let span = active.as_ref().is_some_and(|a| a.flags & SPAN != 0);
-                (active, span)
-            }
-        };
-        Ok(AsyncCall {
+        let (active, span) = begin(site, cfg, || Active::try_enter(site, key, cfg, false))?;
+        Ok(AsyncCall::new(active, span, cfg))
+    }
+
+    #[inline(always)]
+    fn new(active: Option<Active>, span: bool, cfg: Config) -> AsyncCall {
+        AsyncCall {
             active,
             span,
             cfg,
             polling: false,
-        })
+        }
     }
 
     /// Whether this call should open a span.
     #[inline]
     pub fn span_wanted(&self) -> bool {
         self.span
-    }
-
-    /// Tells the site whether the subscriber recorded this call's span.
-    #[inline]
-    pub fn observe(&self, site: &Site, recorded: bool) {
-        site.observe_span(recorded);
     }
 
     /// Whether the call needs [`AsyncCall::run`]: something to count or

@@ -169,3 +169,19 @@ macro_rules! site {
             .unwrap_or_else(|| panic!("no site {}", stringify!($($path)*)))
     };
 }
+
+/// Returns `Pending` once (waking itself), then `Ready`: makes an async
+/// function yield, so its span exits and is entered again.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}

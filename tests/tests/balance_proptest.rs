@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use futures::FutureExt;
 use instrument_once::{current_chain, instrument_once, Site};
-use instrument_once_tests::site;
+use instrument_once_tests::{site, yield_now};
 use proptest::prelude::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -47,20 +47,6 @@ async fn async_op(n: u32, level: usize, yields: u32) -> u32 {
     } else {
         Box::pin(async_op(n - 1, level + 1, yields)).await + 1
     }
-}
-
-async fn yield_now() {
-    let mut done = false;
-    std::future::poll_fn(|cx| {
-        if done {
-            std::task::Poll::Ready(())
-        } else {
-            done = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
 }
 
 fn depth(site: &Site) -> usize {

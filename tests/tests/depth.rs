@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Barrier};
 
 use instrument_once::{current_chain, instrument_once, DepthExceeded, Site};
-use instrument_once_tests::{global_lock, record, site};
+use instrument_once_tests::{global_lock, record, site, yield_now};
 
 fn depth_of(site: &Site) -> usize {
     current_chain()
@@ -321,20 +321,6 @@ async fn probe_depth(tag: u32, levels: u32, yields: u32) -> Vec<usize> {
         }
     }
     seen
-}
-
-async fn yield_now() {
-    let mut done = false;
-    std::future::poll_fn(|cx| {
-        if done {
-            std::task::Poll::Ready(())
-        } else {
-            done = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
 }
 
 #[test]

@@ -401,36 +401,20 @@ fn methods_record_self_like_tracing() {
     same!(Level::TRACE, methods::by_ref => get(&repo, 2));
 }
 
-/// Polls a future to completion with a waker that does nothing, returning
-/// how many polls it took; `Pending` is produced by [`yield_once`].
+/// Polls a future to completion on this thread.
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     futures::executor::block_on(f)
 }
 
-/// Returns `Pending` once, then `Ready`: makes a span exit and re-enter.
-pub async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-}
-
 mod asyncs {
     pub mod plain {
-        twins! { () pub async fn f(x: u32) -> u32 { crate::yield_once().await; tracing::info!("between"); crate::yield_once().await; x + 1 } }
+        twins! { () pub async fn f(x: u32) -> u32 { instrument_once_tests::yield_now().await; tracing::info!("between"); instrument_once_tests::yield_now().await; x + 1 } }
     }
     pub mod err_ret {
-        twins! { (err, ret, level = "debug") pub async fn f(x: u32) -> Result<u32, crate::Oops> { crate::yield_once().await; if x == 0 { Err(crate::Oops) } else { Ok(x) } } }
+        twins! { (err, ret, level = "debug") pub async fn f(x: u32) -> Result<u32, crate::Oops> { instrument_once_tests::yield_now().await; if x == 0 { Err(crate::Oops) } else { Ok(x) } } }
     }
     pub mod recursive {
-        twins! { () pub fn f(n: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>> { Box::pin(async move { if n == 0 { crate::yield_once().await; 0 } else { f(n - 1).await + 1 } }) } }
+        twins! { () pub fn f(n: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>> { Box::pin(async move { if n == 0 { instrument_once_tests::yield_now().await; 0 } else { f(n - 1).await + 1 } }) } }
     }
 }
 

@@ -24,6 +24,26 @@ fn seconds(ns: u64) -> String {
     format!("{s}")
 }
 
+/// A metric family with one sample per site.
+fn one_per_site(
+    out: &mut String,
+    sites: &[&super::SiteSnapshot],
+    name: &str,
+    help: &str,
+    kind: &str,
+    value: impl Fn(&crate::Stats) -> u64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for s in sites {
+        let _ = writeln!(
+            out,
+            "{name}{{function=\"{}\"}} {}",
+            escape(s.qualified_name),
+            value(&s.stats)
+        );
+    }
+}
+
 impl Snapshot {
     /// The snapshot in the Prometheus text exposition format:
     ///
@@ -69,32 +89,22 @@ impl Snapshot {
                 );
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP instrument_once_in_flight Calls of instrumented functions started and not finished.\n\
-             # TYPE instrument_once_in_flight gauge"
+        one_per_site(
+            &mut out,
+            &sites,
+            "instrument_once_in_flight",
+            "Calls of instrumented functions started and not finished.",
+            "gauge",
+            |st| st.in_flight,
         );
-        for s in &sites {
-            let _ = writeln!(
-                out,
-                "instrument_once_in_flight{{function=\"{}\"}} {}",
-                escape(s.qualified_name),
-                s.stats.in_flight
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP instrument_once_depth_overflows_total Calls past max_depth or the per-thread depth ceiling.\n\
-             # TYPE instrument_once_depth_overflows_total counter"
+        one_per_site(
+            &mut out,
+            &sites,
+            "instrument_once_depth_overflows_total",
+            "Calls past max_depth or the per-thread depth ceiling.",
+            "counter",
+            |st| st.depth_overflows,
         );
-        for s in &sites {
-            let _ = writeln!(
-                out,
-                "instrument_once_depth_overflows_total{{function=\"{}\"}} {}",
-                escape(s.qualified_name),
-                s.stats.depth_overflows
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP instrument_once_duration_seconds Latency of instrumented calls that returned.\n\
