@@ -226,3 +226,31 @@ pub fn call_slot_bare(x: u64) -> u64 {
 pub fn call_slot_wrapped(x: u64) -> u64 {
     SLOT_WRAPPED.call(x)
 }
+
+/// A fastrace reporter that drops every span.
+pub struct DiscardReporter;
+
+impl fastrace::collector::Reporter for DiscardReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        drop(black_box(spans));
+    }
+}
+
+/// `n` calls of `work_fastrace` under root spans of 1000 calls each (a root
+/// holds a bounded queue of local spans, so one root per million calls
+/// would measure the queue's overflow instead).
+pub fn fastrace_rooted_calls(n: u64) -> u64 {
+    use fastrace::collector::SpanContext;
+    let mut acc = 0u64;
+    let mut done = 0;
+    while done < n {
+        let batch = (n - done).min(1000);
+        let root = fastrace::Span::root("root", SpanContext::random());
+        let _parent = root.set_local_parent();
+        for i in 0..batch {
+            acc = acc.wrapping_add(black_box(work_fastrace(black_box(done + i))));
+        }
+        done += batch;
+    }
+    acc
+}

@@ -171,6 +171,21 @@ impl Registry {
         found
     }
 
+    /// Every layer of every live [`crate::hook::HookSlot`], beside the
+    /// functions [`Registry::sites`] lists: which hook is wrapped, by whom,
+    /// where, and how often each layer ran (see [`crate::hook::hooks`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("db::on_query", |q: u32| q);
+    /// slot.wrap_once("apm", |inner| Arc::new(move |q| inner(q)));
+    /// let hooks = instrument_once::registry().hooks();
+    /// assert!(hooks.iter().any(|h| h.slot == "db::on_query" && h.layer.key == "apm"));
+    /// ```
+    pub fn hooks(&self) -> Vec<crate::hook::HookLayer> {
+        crate::hook::hooks()
+    }
+
     /// Zero the statistics of every site (tests, benchmarks). Calls in flight
     /// at that moment stay counted as in flight, so the snapshot invariants
     /// keep holding across a reset.
