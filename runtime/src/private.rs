@@ -408,7 +408,7 @@ impl AsyncCall {
         self.span
     }
 
-    /// Whether the call needs [`AsyncCall::run`]: something to count or
+    /// Whether the call needs [`AsyncCall::instrument`]: something to count or
     /// track, or a span to enter. Otherwise the body is awaited as it is.
     #[inline(always)]
     pub fn needs_run(&self, span: Option<&tracing::Span>) -> bool {

@@ -90,6 +90,18 @@ impl Thing {
     async fn async_method(&self, k: u32) -> u32 {
         self.0 + k
     }
+    #[instrument_once(ret)]
+    async fn async_borrowed(&self, name: &'static str) -> &str {
+        if self.0 > 100 {
+            "big"
+        } else {
+            name
+        }
+    }
+    #[instrument_once(err)]
+    async fn async_impl_trait(&self) -> Result<impl Iterator<Item = u32>, String> {
+        Ok(0..self.0)
+    }
 }
 
 trait Store {
@@ -207,6 +219,14 @@ pub(crate) fn main() {
     t.put(5).unwrap();
     assert_eq!(futures::executor::block_on(t.fetch(1)), 6);
     assert_eq!(futures::executor::block_on(t.async_method(1)), 6);
+    assert_eq!(
+        futures::executor::block_on(t.async_borrowed("small")),
+        "small"
+    );
+    assert_eq!(
+        futures::executor::block_on(t.async_impl_trait()).map(Iterator::count),
+        Ok(5)
+    );
     assert_eq!(futures::executor::block_on(t.boxed_fut(1)), Ok(6));
     assert_eq!(t.by_value(), 5);
     let mut repo = Repo { rows: vec![1] };
