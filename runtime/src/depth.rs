@@ -189,12 +189,9 @@ pub(crate) fn exceeded(site: &'static Site, max_depth: u32) -> DepthExceeded {
     DepthExceeded::new(site, max_depth, &head, &tail, total)
 }
 
-/// Leaves what [`enter`] entered.
+/// Leaves a call (or poll) that [`enter`] pushed.
 #[inline]
-pub(crate) fn leave(key: &'static DepthKey, entry: Entry) {
-    if !entry.pushed {
-        return;
-    }
+pub(crate) fn leave(key: &'static DepthKey) {
     key.with(|d| d.set(d.get().saturating_sub(1)));
     TOTAL.with(|t| t.set(t.get().saturating_sub(1)));
 }

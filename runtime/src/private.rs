@@ -102,7 +102,6 @@ impl<T: ?Sized> IsErrOther for &T {
 const PUSHED: u8 = 1;
 const COUNTED: u8 = 1 << 1;
 const SPAN: u8 = 1 << 2;
-const ASIDE: u8 = 1 << 3;
 
 /// What an enabled (or depth-guarded) call carries from entry to exit.
 struct Active {
@@ -145,7 +144,7 @@ impl Active {
         } else {
             Entry::UNTRACKED
         };
-        let mut flags = if entry.pushed { PUSHED } else { 0 } | if entry.aside { ASIDE } else { 0 };
+        let mut flags = if entry.pushed { PUSHED } else { 0 };
         let mut start = None;
         if enabled {
             site.mark_called(ctl);
@@ -217,16 +216,7 @@ impl Active {
                 .finish(self.shard as usize, outcome, elapsed);
         }
         if self.flags & PUSHED != 0 {
-            depth::leave(self.key, self.entry());
-        }
-    }
-
-    fn entry(&self) -> Entry {
-        Entry {
-            depth: 0,
-            shard: self.shard,
-            aside: self.flags & ASIDE != 0,
-            pushed: self.flags & PUSHED != 0,
+            depth::leave(self.key);
         }
     }
 }
@@ -477,10 +467,11 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool> Future for Instrumented<F, C> {
         let cfg = call.cfg;
         let track = cfg.stats || cfg.max_depth != 0 || cfg.outermost;
         let _depth = match &call.active {
-            Some(a) if track => Some(PollGuard {
-                key: a.key,
-                entry: depth::enter(a.site, a.key, 0, true).unwrap_or(Entry::UNTRACKED),
-            }),
+            Some(a) if track => {
+                // No limit is checked per poll, so this always enters.
+                let _ = depth::enter(a.site, a.key, 0, true);
+                Some(PollGuard { key: a.key })
+            }
             _ => None,
         };
         let _entered = this.span.as_ref().map(tracing::Span::enter);
@@ -503,13 +494,12 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool> Future for Instrumented<F, C> {
 /// Pops a poll off the depth chain, also when the poll panics.
 struct PollGuard {
     key: &'static DepthKey,
-    entry: Entry,
 }
 
 impl Drop for PollGuard {
     #[inline]
     fn drop(&mut self) {
-        depth::leave(self.key, self.entry);
+        depth::leave(self.key);
     }
 }
 

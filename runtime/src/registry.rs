@@ -46,16 +46,11 @@ pub(crate) fn lock() -> MutexGuard<'static, Inner> {
     guard
 }
 
-/// Adds a site; returns its dense index and whether it starts enabled.
-pub(crate) fn insert(site: &'static Site) -> (u32, bool) {
+/// Adds a site; returns whether it starts enabled.
+pub(crate) fn insert(site: &'static Site) -> bool {
     let mut inner = lock();
-    let index = u32::try_from(inner.sites.len())
-        .ok()
-        .filter(|i| *i < (1 << 24))
-        .expect("more than 16 million instrumented functions");
     inner.sites.push(site);
-    let enabled = crate::control::decide(&inner, site).0;
-    (index, enabled)
+    crate::control::decide(&inner, site).0
 }
 
 /// Whether the link-time list is being walked right now.

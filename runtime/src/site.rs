@@ -9,13 +9,12 @@
 //! run-time state the hot path reads is one word, `ctl`:
 //!
 //! ```text
-//!   bit 0       REGISTERED   the site is in the registry and has a dense index
+//!   bit 0       REGISTERED   the site is in the registry
 //!   bit 1       REGISTERING  a thread is registering it right now
 //!   bit 2       ENABLED      instrumentation is on for this site
 //!   bit 3       CALLED       an instrumented call has happened (set once)
 //!   bit 4       FILTERED     the last call's span was not recorded by the
 //!                            subscriber (written only when it changes)
-//!   bits 8..32  index        the site's position in the registry
 //! ```
 //!
 //! A call reads `ctl` once with a relaxed load. If `REGISTERED` is clear it
@@ -38,7 +37,6 @@ pub(crate) const REGISTERING: u32 = 1 << 1;
 pub(crate) const ENABLED: u32 = 1 << 2;
 pub(crate) const CALLED: u32 = 1 << 3;
 pub(crate) const FILTERED: u32 = 1 << 4;
-pub(crate) const INDEX_SHIFT: u32 = 8;
 
 /// Per-site override set through [`Site::set_enabled`]; wins over directives.
 const OVERRIDE_NONE: u8 = 0;
@@ -384,9 +382,8 @@ impl Site {
                 .compare_exchange(0, REGISTERING, Ordering::Acquire, Ordering::Acquire)
             {
                 Ok(_) => {
-                    let (index, enabled) = crate::registry::insert(self);
-                    let ctl =
-                        REGISTERED | if enabled { ENABLED } else { 0 } | (index << INDEX_SHIFT);
+                    let enabled = crate::registry::insert(self);
+                    let ctl = REGISTERED | if enabled { ENABLED } else { 0 };
                     self.ctl.store(ctl, Ordering::Release);
                     crate::control::warn_invalid_once();
                     return ctl;
