@@ -46,11 +46,17 @@ pub(crate) fn lock() -> MutexGuard<'static, Inner> {
     guard
 }
 
-/// Adds a site; returns whether it starts enabled.
-pub(crate) fn insert(site: &'static Site) -> bool {
+/// Adds a site and publishes its `ctl` word (registered, and on or off as
+/// the directives say) while the lock is held: a switch applied by
+/// [`crate::control::set`] takes the same lock, so it cannot be overwritten
+/// by a registration that decided before it. Returns the published word.
+pub(crate) fn insert(site: &'static Site) -> u32 {
     let mut inner = lock();
     inner.sites.push(site);
-    crate::control::decide(&inner, site).0
+    let enabled = crate::control::decide(&inner, site).0;
+    let ctl = crate::site::REGISTERED | if enabled { crate::site::ENABLED } else { 0 };
+    site.ctl.store(ctl, std::sync::atomic::Ordering::Release);
+    ctl
 }
 
 /// Whether the link-time list is being walked right now.

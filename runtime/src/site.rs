@@ -382,9 +382,7 @@ impl Site {
                 .compare_exchange(0, REGISTERING, Ordering::Acquire, Ordering::Acquire)
             {
                 Ok(_) => {
-                    let enabled = crate::registry::insert(self);
-                    let ctl = REGISTERED | if enabled { ENABLED } else { 0 };
-                    self.ctl.store(ctl, Ordering::Release);
+                    let ctl = crate::registry::insert(self);
                     crate::control::warn_invalid_once();
                     return ctl;
                 }
