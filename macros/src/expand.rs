@@ -50,18 +50,12 @@ impl Plan<'_> {
         let target = self.target(p);
         let level = level_path(p, args.level());
         let max_depth = args.max_depth.as_ref().map_or(0, |m| m.value);
-        let overflow = if args.on_overflow.as_ref().map(|o| o.value) == Some(Overflow::Error) {
-            quote!(#p::Overflow::Error)
-        } else {
-            quote!(#p::Overflow::Panic)
-        };
         let outermost = args.recursion_outermost.as_ref().is_some_and(|r| r.value);
         let stats = args.stats.as_ref().is_none_or(|s| s.value);
         let timing = stats && args.timing.as_ref().is_none_or(|t| t.value);
         quote! {
             const __IO_SITE_CONFIG: #p::Config = #p::Config {
                 max_depth: #max_depth,
-                overflow: #overflow,
                 outermost: #outermost,
                 timing: #timing,
                 stats: #stats,

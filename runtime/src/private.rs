@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 pub use crate::depth::DepthKey;
-pub use crate::site::{Config, Meta, Overflow, Site};
+pub use crate::site::{Config, Meta, Site};
 pub use crate::DepthExceeded;
 pub use core::convert::From;
 pub use core::option::Option::None;

@@ -43,41 +43,19 @@ const OVERRIDE_NONE: u8 = 0;
 const OVERRIDE_ON: u8 = 1;
 const OVERRIDE_OFF: u8 = 2;
 
-/// What a depth overflow does (attribute option `on_overflow`).
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Overflow {
-    /// Panic with a message naming the function, the limit and the chain.
-    Panic,
-    /// Return `Err(DepthExceeded.into())` without running the body.
-    Error,
-}
-
 /// Options fixed at compile time by the attribute.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// `max_depth = N`; `0` means no per-function limit.
+    /// `max_depth = N`; `0` means no per-function limit. (`on_overflow` is
+    /// not stored: it chooses which entry function the generated code calls.)
     pub max_depth: u32,
-    /// `on_overflow`.
-    pub overflow: Overflow,
     /// `recursion = "outermost"`.
     pub outermost: bool,
     /// `timing = false` turns clock reads off.
     pub timing: bool,
     /// `stats = false` turns counters and clock reads off.
     pub stats: bool,
-}
-
-impl Config {
-    /// The defaults of a bare `#[instrument_once]`.
-    pub const DEFAULT: Config = Config {
-        max_depth: 0,
-        overflow: Overflow::Panic,
-        outermost: false,
-        timing: true,
-        stats: true,
-    };
 }
 
 /// Compile-time facts about an instrumented function.
