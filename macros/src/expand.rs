@@ -72,7 +72,19 @@ impl Plan<'_> {
             });
             #p::register_site!(__IO_SITE);
             #p::thread_local! {
-                static __IO_DEPTH: #p::Cell<u32> = const { #p::Cell::new(0) };
+                static __IO_LOCAL: #p::Local = const { #p::Local::new() };
+            }
+            struct __IoKey;
+            impl #p::Key for __IoKey {
+                const CONFIG: #p::Config = __IO_SITE_CONFIG;
+                #[inline]
+                fn site() -> &'static #p::Site {
+                    &__IO_SITE
+                }
+                #[inline]
+                fn local() -> &'static #p::LocalKey<#p::Local> {
+                    &__IO_LOCAL
+                }
             }
         }
     }
@@ -220,14 +232,14 @@ impl Plan<'_> {
             .is_some_and(|o| o.value == Overflow::Error)
         {
             quote! {
-                let __io_call = match #p::#ty::#try_enter(&__IO_SITE, &__IO_DEPTH, __IO_SITE_CONFIG) {
+                let __io_call = match #p::#ty::<__IoKey>::#try_enter() {
                     #p::Ok(__io_call) => __io_call,
                     #p::Err(__io_e) => return #p::Err(#p::From::from(__io_e)),
                 };
             }
         } else {
             quote! {
-                let __io_call = #p::#ty::#enter(&__IO_SITE, &__IO_DEPTH, __IO_SITE_CONFIG);
+                let __io_call = #p::#ty::<__IoKey>::#enter();
             }
         }
     }

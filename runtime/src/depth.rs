@@ -2,15 +2,18 @@
 //!
 //! # Design
 //!
-//! Every instrumented function has its own thread-local depth counter (a
-//! `Cell<u32>` the attribute declares next to the function's site), so
-//! "how deep is this function on this thread's chain" is one thread-local
-//! read. Each thread also keeps the total number of active instrumented
-//! calls and the chain of them, outermost first, in fixed-capacity
-//! thread-locals made of `Cell`s: the [`HEAD`] outermost calls exactly, and a
-//! ring of the [`TAIL`] innermost ones. Entering a call is a few
-//! thread-local reads and writes; leaving is the reverse. Nothing is
-//! allocated, hashed or scanned, and no thread-local has a destructor.
+//! Every instrumented function has its own thread-local (a [`Local`] the
+//! attribute declares next to the function's site, so the access compiles to
+//! a direct thread-local load in the caller's crate) holding the function's
+//! depth on this thread's chain and this thread's block of its counters.
+//! "How deep is this function here" is one thread-local read. Each thread
+//! also keeps the total number of active instrumented calls and the chain of
+//! them, outermost first, in one fixed-capacity thread-local of this crate,
+//! made of `Cell`s and without a destructor: the [`HEAD`] outermost calls
+//! exactly, and a ring of the [`TAIL`] innermost ones. Entering a call is an
+//! increment of the function's depth and one out-of-line call that bumps the
+//! total and records the frame; leaving is the reverse. Nothing is
+//! allocated, hashed or scanned.
 //!
 //! For async functions the same table counts *polls* on the stack: a future
 //! is on the chain only while it is being polled, so tasks interleaved on
@@ -24,11 +27,13 @@
 //! what exhausts memory. A chain deeper than `HEAD + TAIL` calls keeps its
 //! outermost and innermost calls and counts the ones in between.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::site::Site;
+use crate::stats::Block;
+use std::thread::LocalKey;
 
 /// Default per-thread ceiling on nested instrumented calls.
 ///
@@ -43,7 +48,6 @@ use crate::site::Site;
 pub const DEFAULT_MAX_TOTAL_DEPTH: u32 = 1024;
 
 static MAX_TOTAL: AtomicU32 = AtomicU32::new(DEFAULT_MAX_TOTAL_DEPTH);
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 /// Set the per-thread ceiling on nested instrumented calls of all functions
 /// together (default [`DEFAULT_MAX_TOTAL_DEPTH`]; also settable with the
@@ -72,19 +76,28 @@ pub fn max_total_depth() -> u32 {
 
 /// Outermost calls of a thread's chain that are always kept.
 pub(crate) const HEAD: usize = 16;
-/// Innermost calls of a thread's chain that are kept (a ring).
-pub(crate) const TAIL: usize = 112;
+/// Innermost calls of a thread's chain that are kept (a ring; a power of
+/// two, so the slot is a mask).
+pub(crate) const TAIL: usize = 128;
 
 /// One recorded frame of the chain.
 type Frame = Cell<Option<&'static Site>>;
 
-thread_local! {
-    /// All active instrumented calls on this thread (past the ceiling too).
-    static TOTAL: Cell<u32> = const { Cell::new(0) };
-    /// Counter shard of this thread (`u32::MAX` until first needed).
-    static SHARD: Cell<u32> = const { Cell::new(u32::MAX) };
+/// What a thread knows about its active instrumented calls.
+struct Thread {
+    /// All active instrumented calls (past the ceiling too).
+    total: Cell<u32>,
     /// The chain: frame `i` lives at `i` for `i < HEAD`, else in the ring.
-    static CHAIN: [Frame; HEAD + TAIL] = const { [const { Cell::new(None) }; HEAD + TAIL] };
+    chain: [Frame; HEAD + TAIL],
+}
+
+thread_local! {
+    static THREAD: Thread = const {
+        Thread {
+            total: Cell::new(0),
+            chain: [const { Cell::new(None) }; HEAD + TAIL],
+        }
+    };
 }
 
 /// Where frame `i` of the chain is stored.
@@ -94,90 +107,115 @@ fn slot_of(i: u32) -> usize {
     if i < HEAD {
         i
     } else {
-        HEAD + (i - HEAD) % TAIL
+        HEAD + ((i - HEAD) & (TAIL - 1))
     }
 }
 
-/// The per-function depth counter the attribute declares.
+/// Puts a call (or poll) of `site` on this thread's chain. Returns whether
+/// the chain was already at the per-thread ceiling: then instrumentation
+/// steps aside for this call. Every push is matched by one [`pop`].
+// Out of line: a thread-local of this crate is reached directly only from
+// code compiled in this crate.
+#[inline(never)]
+pub(crate) fn push(site: &'static Site) -> bool {
+    THREAD.with(|t| {
+        let total = t.total.get();
+        t.total.set(total.wrapping_add(1));
+        t.chain[slot_of(total)].set(Some(site));
+        total >= MAX_TOTAL.load(Ordering::Relaxed)
+    })
+}
+
+/// Takes the innermost call off this thread's chain.
+#[inline(never)]
+pub(crate) fn pop() {
+    THREAD.with(|t| t.total.set(t.total.get().saturating_sub(1)));
+}
+
+/// Whether a call started now would be past the per-thread ceiling.
+#[inline(never)]
+pub(crate) fn at_ceiling() -> bool {
+    THREAD.with(|t| t.total.get() >= MAX_TOTAL.load(Ordering::Relaxed))
+}
+
+/// The per-function thread-local the attribute declares: how deep the
+/// function is on this thread's chain, and this thread's block of its
+/// counters. It has no destructor, so reaching it is a plain thread-local
+/// access that cannot fail; the block goes back to the site when this
+/// thread's [`OWNED`] list is destroyed at thread exit.
 #[doc(hidden)]
-pub type DepthKey = std::thread::LocalKey<Cell<u32>>;
-
-#[inline]
-fn shard() -> u32 {
-    SHARD.with(|s| {
-        let shard = s.get();
-        if shard == u32::MAX {
-            #[allow(clippy::cast_possible_truncation)] // only its value modulo SHARDS matters
-            let next = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) as u32;
-            s.set(next);
-            next
-        } else {
-            shard
-        }
-    })
+pub struct Local {
+    pub(crate) depth: Cell<u32>,
+    pub(crate) block: Cell<Option<&'static Block>>,
 }
 
-/// What entering a call found.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Entry {
-    /// Depth of this site on the chain, this call included.
-    pub(crate) depth: u32,
-    /// Counter shard of this thread.
-    pub(crate) shard: u32,
-    /// Whether the call is past the per-thread ceiling.
-    pub(crate) aside: bool,
-    /// Whether this frame was pushed (and must be popped).
-    pub(crate) pushed: bool,
-}
-
-impl Entry {
-    /// A call that runs without bookkeeping (the thread-local is gone).
-    pub(crate) const UNTRACKED: Entry = Entry {
-        depth: 1,
-        shard: 0,
-        aside: false,
-        pushed: false,
-    };
-}
-
-/// Enters a call (or poll) of `site` when `push`: bumps its depth and the
-/// thread's total, and records it on the chain. Without `push`, only looks at
-/// the depth the call would have. `None` when `max_depth` would be exceeded;
-/// then nothing changed and [`exceeded`] builds the error.
-#[inline]
-pub(crate) fn enter(
-    site: &'static Site,
-    key: &'static DepthKey,
-    max_depth: u32,
-    push: bool,
-) -> Option<Entry> {
-    // One access to the function's counter (`LocalKey::with` is a call).
-    let depth = key.with(|d| {
-        let depth = d.get() + 1;
-        if max_depth != 0 && depth > max_depth {
-            return None;
+impl Local {
+    /// The initial value (a `const` for `thread_local!`).
+    #[must_use]
+    pub const fn new() -> Local {
+        Local {
+            depth: Cell::new(0),
+            block: Cell::new(None),
         }
-        if push {
-            d.set(depth);
-        }
-        Some(depth)
-    })?;
-    let total = TOTAL.with(|t| {
-        let total = t.get();
-        if push {
-            t.set(total + 1);
-        }
-        total
-    });
-    if push {
-        CHAIN.with(|chain| chain[slot_of(total)].set(Some(site)));
     }
-    Some(Entry {
-        depth,
-        shard: shard(),
-        aside: total >= max_total_depth(),
-        pushed: push,
-    })
+
+    /// This thread's block of `site`'s counters; `key` is the thread-local
+    /// that holds `self`.
+    #[inline]
+    pub(crate) fn block(
+        &self,
+        site: &'static Site,
+        key: &'static LocalKey<Local>,
+    ) -> &'static Block {
+        match self.block.get() {
+            Some(block) => block,
+            None => self.attach(site, key),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn attach(&self, site: &'static Site, key: &'static LocalKey<Local>) -> &'static Block {
+        let block = site.stats.new_block(site);
+        self.block.set(Some(block));
+        // Past this thread's `OWNED` destructor (a call from another
+        // thread-local's destructor at thread exit) the block is not given
+        // back: it keeps its counts and stays the site's, unused.
+        let _ = OWNED.try_with(|owned| owned.0.borrow_mut().push((key, block)));
+        block
+    }
+}
+
+impl Default for Local {
+    fn default() -> Local {
+        Local::new()
+    }
+}
+
+/// The blocks this thread holds, each with the thread-local that points at
+/// it.
+struct Owned(RefCell<Vec<(&'static LocalKey<Local>, &'static Block)>>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        for (key, block) in self.0.get_mut().drain(..) {
+            // A `Local` has no destructor, so it outlives this one: unhook
+            // the block before another thread can take it over.
+            let _ = key.try_with(|local| local.block.set(None));
+            block.release();
+        }
+    }
+}
+
+thread_local! {
+    /// Blocks to give back at thread exit.
+    static OWNED: Owned = const { Owned(RefCell::new(Vec::new())) };
+}
+
+/// The number of counter blocks `site` holds (for tests).
+#[doc(hidden)]
+pub fn block_count(site: &Site) -> usize {
+    site.stats.block_count()
 }
 
 /// The error for a call of `site` that would exceed `max_depth` on this
@@ -189,19 +227,12 @@ pub(crate) fn exceeded(site: &'static Site, max_depth: u32) -> DepthExceeded {
     DepthExceeded::new(site, max_depth, &head, &tail, total)
 }
 
-/// Leaves a call (or poll) that [`enter`] pushed.
-#[inline]
-pub(crate) fn leave(key: &'static DepthKey) {
-    key.with(|d| d.set(d.get().saturating_sub(1)));
-    TOTAL.with(|t| t.set(t.get().saturating_sub(1)));
-}
-
 /// The recorded chain: its outermost calls, its innermost calls (when some
 /// in between were not recorded), and the number of active calls.
 fn recorded_chain() -> (Vec<&'static Site>, Vec<&'static Site>, u32) {
-    let total = TOTAL.with(Cell::get);
-    CHAIN.with(|chain| {
-        let at = |i: u32| chain[slot_of(i)].get();
+    THREAD.with(|t| {
+        let total = t.total.get();
+        let at = |i: u32| t.chain[slot_of(i)].get();
         let n = total as usize;
         if n <= HEAD + TAIL {
             ((0..total).filter_map(at).collect(), Vec::new(), total)
@@ -218,8 +249,8 @@ fn recorded_chain() -> (Vec<&'static Site>, Vec<&'static Site>, u32) {
 }
 
 /// The instrumented calls active on this thread, outermost first (for async
-/// functions: the futures being polled right now). A chain deeper than 128
-/// calls is returned without its middle: the 16 outermost and the 112
+/// functions: the futures being polled right now). A chain deeper than 144
+/// calls is returned without its middle: the 16 outermost and the 128
 /// innermost calls.
 ///
 /// ```
@@ -341,7 +372,7 @@ impl DepthExceeded {
 
     /// Qualified names of the instrumented calls that led here, outermost
     /// first (the overflowing call itself is not included). Of a chain
-    /// deeper than 128 calls, the 16 outermost and the 112 innermost.
+    /// deeper than 144 calls, the 16 outermost and the 128 innermost.
     ///
     /// ```
     /// # use instrument_once::{instrument_once, DepthExceeded};

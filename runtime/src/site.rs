@@ -58,6 +58,15 @@ pub struct Config {
     pub stats: bool,
 }
 
+impl Config {
+    /// Whether calls keep depth bookkeeping (for counters, limits or
+    /// `outermost`). Spans-only sites keep none.
+    #[inline]
+    pub(crate) const fn tracks(self) -> bool {
+        self.stats || self.max_depth != 0 || self.outermost
+    }
+}
+
 /// Compile-time facts about an instrumented function.
 #[doc(hidden)]
 #[derive(Debug)]

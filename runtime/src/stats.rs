@@ -2,19 +2,28 @@
 //!
 //! # Design
 //!
-//! Each site carries [`SHARDS`] cache-line-aligned shards of counters inline
-//! in its `static`; a thread always writes the same shard (chosen round-robin
-//! when the thread first calls an instrumented function), so threads calling
-//! one hot function do not fight over one cache line. Writers use one atomic
-//! add per event and never wait. Readers sum the shards.
+//! Each thread that calls a function counts into its own [`Block`] of that
+//! function's counters (128 bytes, cache-line aligned, reached through the
+//! function's thread-local, which the attribute declares). Only the owning
+//! thread writes a block, so a count is a plain load and store: no atomic
+//! read-modify-write, no lock, and no cache line shared between threads on
+//! the hot path. A block is created (or taken from the site's free list) at a
+//! thread's first call of the function, and given back with its counts when
+//! the thread exits, so a site holds as many blocks as the most threads that
+//! ever used it at once. Readers lock the site's list of blocks (writers never
+//! take that lock) and sum the blocks. Calls made while the thread-local is
+//! already destroyed (from other thread-local destructors at thread exit)
+//! count in a shared set of counters with atomic adds, so none is lost.
 //!
 //! Only *events* are stored: a call's start (`calls`) and its one outcome
 //! (`ok`, `errors`, `panics`, `cancelled`). `in_flight` is not a counter but
 //! `calls - finished`, so `ok + errors + panics + cancelled + in_flight ==
 //! calls` holds by construction. To keep `in_flight` from ever going negative,
 //! a reader loads every outcome counter first (acquire) and the start counters
-//! last: an outcome is added (release) after its start was, so every finished
-//! call the reader saw is also among the starts it reads afterwards.
+//! last: an outcome is stored (release) after its start was, on the same
+//! thread or (for an async call resumed elsewhere) on one that the executor
+//! synchronised with, so every finished call the reader saw is also among the
+//! starts it reads afterwards.
 //!
 //! A call that returned with timing on is counted *only* in the latency
 //! histogram (split by ok / error), never in a plain counter, so with timing
@@ -24,12 +33,15 @@
 //! The histogram is log-linear: values below 16 ns have their own bucket,
 //! above that every power of two is split into 16 buckets, up to `u64::MAX`
 //! nanoseconds (976 buckets). A percentile is reported as the middle of its
-//! bucket, so its relative error is at most 1/32 (3.2%). The histogram of a
-//! shard (ok and error cells: 2 × 976 × 8 bytes, 15.6 KiB) is allocated by
-//! the first timed call on that shard; the counters are 8 × 128 bytes
-//! (1 KiB) inline in the site's static. A site used by one thread with timing
-//! on therefore holds about 17 KiB; one used from 8 or more threads at most
-//! about 126 KiB.
+//! bucket, so its relative error is at most 1/32 (3.2%). Timed calls already
+//! pay for two clock reads, so the histogram takes atomic adds, spread over
+//! [`HIST_SHARDS`] shards; a shard's cells (2 × 976 × 8 bytes, 15.6 KiB) are
+//! allocated at its first timed call.
+//!
+//! Memory per site: the `static` itself (about 0.3 KiB), 128 bytes per
+//! thread that used the function at the same time, and 15.6 KiB per
+//! histogram shard in use (at most 8: 125 KiB). A function called from one
+//! thread with timing on holds about 16 KiB.
 //!
 //! [`Site::reset_stats`] does not zero cells under running writers: it stores
 //! a baseline that later reads subtract, and it counts the calls in flight at
@@ -42,8 +54,8 @@ use std::time::Duration;
 
 use crate::site::Site;
 
-/// Number of counter shards per site.
-pub(crate) const SHARDS: usize = 8;
+/// Number of latency histogram shards per site.
+pub(crate) const HIST_SHARDS: usize = 8;
 const SUB_BITS: u32 = 4;
 const SUB: usize = 1 << SUB_BITS;
 /// Number of latency buckets: `16 * (64 - 3)`.
@@ -85,31 +97,6 @@ pub(crate) enum Outcome {
     Err,
     Panic,
     Cancelled,
-}
-
-#[repr(align(128))]
-struct Shard {
-    calls: AtomicU64,
-    ok: AtomicU64,
-    errors: AtomicU64,
-    panics: AtomicU64,
-    cancelled: AtomicU64,
-    overflows: AtomicU64,
-    hist: OnceLock<Box<Histogram>>,
-}
-
-impl Shard {
-    // Only used to initialise the `[Shard; SHARDS]` array of a `static`.
-    #[allow(clippy::declare_interior_mutable_const)]
-    const NEW: Shard = Shard {
-        calls: AtomicU64::new(0),
-        ok: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        panics: AtomicU64::new(0),
-        cancelled: AtomicU64::new(0),
-        overflows: AtomicU64::new(0),
-        hist: OnceLock::new(),
-    };
 }
 
 struct Histogram {
@@ -184,9 +171,118 @@ impl Raw {
     }
 }
 
+/// Event counters. In a [`Block`] only its owning thread writes them, with a
+/// plain load and store; the shared set in [`SiteStats`] takes atomic adds.
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    ok: AtomicU64,
+    errors: AtomicU64,
+    panics: AtomicU64,
+    cancelled: AtomicU64,
+    overflows: AtomicU64,
+}
+
+impl Counters {
+    const fn new() -> Counters {
+        Counters {
+            calls: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            overflows: AtomicU64::new(0),
+        }
+    }
+
+    fn outcome(&self, outcome: Outcome) -> &AtomicU64 {
+        match outcome {
+            Outcome::Ok => &self.ok,
+            Outcome::Err => &self.errors,
+            Outcome::Panic => &self.panics,
+            Outcome::Cancelled => &self.cancelled,
+        }
+    }
+
+    /// Adds the outcomes to `raw` (acquire: see the module documentation).
+    fn read_outcomes(&self, raw: &mut Raw) {
+        raw.ok += self.ok.load(Ordering::Acquire);
+        raw.errors += self.errors.load(Ordering::Acquire);
+        raw.panics += self.panics.load(Ordering::Acquire);
+        raw.cancelled += self.cancelled.load(Ordering::Acquire);
+        raw.overflows += self.overflows.load(Ordering::Relaxed);
+    }
+}
+
+/// Adds one to a counter that only the calling thread writes: a load and a
+/// store, no read-modify-write. `order` is `Release` for outcomes.
+#[inline]
+fn bump(cell: &AtomicU64, order: Ordering) {
+    cell.store(cell.load(Ordering::Relaxed).wrapping_add(1), order);
+}
+
+/// One thread's counters for one site.
+///
+/// A block belongs to one thread at a time: the thread-local `Local` of the
+/// site holds it, and only that thread writes it. When the thread exits, the
+/// block goes to the site's free list *with its counts*, and the next thread
+/// that calls the site takes it over and keeps adding: nothing is folded or
+/// moved, so no reader can see a count twice or lose it, and the number of
+/// blocks of a site is the largest number of threads that used it at once.
+#[repr(align(128))]
+pub(crate) struct Block {
+    counters: Counters,
+    site: &'static Site,
+    /// The latency histogram shard this block records into.
+    hist: usize,
+}
+
+impl Block {
+    /// Counts a start.
+    #[inline]
+    pub(crate) fn start(&self) {
+        bump(&self.counters.calls, Ordering::Relaxed);
+    }
+
+    /// Counts an untimed outcome.
+    #[inline]
+    pub(crate) fn finish(&self, outcome: Outcome) {
+        bump(self.counters.outcome(outcome), Ordering::Release);
+    }
+
+    /// Counts a step aside (`max_depth` or the per-thread ceiling).
+    #[inline]
+    pub(crate) fn overflow(&self) {
+        bump(&self.counters.overflows, Ordering::Relaxed);
+    }
+
+    /// Records a timed return.
+    #[inline(never)]
+    pub(crate) fn finish_timed(&self, outcome: Outcome, ns: u64) {
+        self.site.stats.record_timed(self.hist, outcome, ns);
+    }
+
+    /// Gives the block back to its site when its thread exits.
+    pub(crate) fn release(&'static self) {
+        self.site.stats.lock_blocks().free.push(self);
+    }
+}
+
+/// Every block of a site, and those whose thread has exited.
+struct Blocks {
+    all: Vec<&'static Block>,
+    free: Vec<&'static Block>,
+}
+
+static NEXT_HIST: AtomicUsize = AtomicUsize::new(0);
+
 /// The counters of one site.
 pub(crate) struct SiteStats {
-    shards: [Shard; SHARDS],
+    /// Calls made where the thread-local is gone (from thread-local
+    /// destructors at thread exit): atomic adds.
+    shared: Counters,
+    blocks: Mutex<Blocks>,
+    hists: [OnceLock<Box<Histogram>>; HIST_SHARDS],
     deepest: AtomicU32,
     max_ns: AtomicU64,
     baseline: Mutex<Option<Box<Raw>>>,
@@ -195,73 +291,102 @@ pub(crate) struct SiteStats {
 impl SiteStats {
     pub(crate) const fn new() -> SiteStats {
         SiteStats {
-            shards: [Shard::NEW; SHARDS],
+            shared: Counters::new(),
+            blocks: Mutex::new(Blocks {
+                all: Vec::new(),
+                free: Vec::new(),
+            }),
+            hists: [const { OnceLock::new() }; HIST_SHARDS],
             deepest: AtomicU32::new(0),
             max_ns: AtomicU64::new(0),
             baseline: Mutex::new(None),
         }
     }
 
-    #[inline]
-    pub(crate) fn start(&self, shard: usize) {
-        self.shards[shard % SHARDS]
-            .calls
-            .fetch_add(1, Ordering::Relaxed);
+    fn lock_blocks(&self) -> std::sync::MutexGuard<'_, Blocks> {
+        self.blocks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many blocks this site holds.
+    pub(crate) fn block_count(&self) -> usize {
+        self.lock_blocks().all.len()
+    }
+
+    /// A block for the calling thread: a free one, or a new one.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn new_block(&self, site: &'static Site) -> &'static Block {
+        let mut blocks = self.lock_blocks();
+        if let Some(block) = blocks.free.pop() {
+            return block;
+        }
+        let block: &'static Block = Box::leak(Box::new(Block {
+            counters: Counters::new(),
+            site,
+            hist: NEXT_HIST.fetch_add(1, Ordering::Relaxed) % HIST_SHARDS,
+        }));
+        blocks.all.push(block);
+        block
+    }
+
+    /// Counts a start without a thread-local block.
+    #[cold]
+    pub(crate) fn start_shared(&self) {
+        self.shared.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an outcome without a thread-local block.
+    #[cold]
+    pub(crate) fn finish_shared(&self, outcome: Outcome, elapsed_ns: Option<u64>) {
+        match (outcome, elapsed_ns) {
+            (Outcome::Ok | Outcome::Err, Some(ns)) => self.record_timed(0, outcome, ns),
+            _ => {
+                self.shared.outcome(outcome).fetch_add(1, Ordering::Release);
+            }
+        }
+    }
+
+    /// Counts a step aside without a thread-local block.
+    #[cold]
+    pub(crate) fn overflow_shared(&self) {
+        self.shared.overflows.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Raises `deepest` to `depth`.
     #[inline]
     pub(crate) fn depth(&self, depth: u32) {
         if depth > self.deepest.load(Ordering::Relaxed) {
-            self.deepest.fetch_max(depth, Ordering::Relaxed);
+            self.raise_deepest(depth);
         }
     }
 
-    #[inline]
-    pub(crate) fn overflow(&self, shard: usize) {
-        self.shards[shard % SHARDS]
-            .overflows
-            .fetch_add(1, Ordering::Relaxed);
+    #[cold]
+    #[inline(never)]
+    fn raise_deepest(&self, depth: u32) {
+        self.deepest.fetch_max(depth, Ordering::Relaxed);
     }
 
-    /// Records the end of a call. `elapsed_ns` is `Some` when the call was
-    /// timed; it is recorded only for calls that returned.
-    #[inline]
-    pub(crate) fn finish(&self, shard: usize, outcome: Outcome, elapsed_ns: Option<u64>) {
-        let shard = &self.shards[shard % SHARDS];
-        match (outcome, elapsed_ns) {
-            (Outcome::Ok | Outcome::Err, Some(ns)) => {
-                let hist = shard.hist.get_or_init(|| Box::new(Histogram::new()));
-                hist.sum_ns.fetch_add(ns, Ordering::Relaxed);
-                if ns > self.max_ns.load(Ordering::Relaxed) {
-                    self.max_ns.fetch_max(ns, Ordering::Relaxed);
-                }
-                let cells = if outcome == Outcome::Ok {
-                    &hist.ok
-                } else {
-                    &hist.err
-                };
-                let bucket = bucket_of(ns);
-                if bucket >= hist.top.load(Ordering::Relaxed) {
-                    hist.top.fetch_max(bucket + 1, Ordering::Relaxed);
-                }
-                cells[bucket].fetch_add(1, Ordering::Release);
-            }
-            (Outcome::Ok, None) => {
-                shard.ok.fetch_add(1, Ordering::Release);
-            }
-            (Outcome::Err, None) => {
-                shard.errors.fetch_add(1, Ordering::Release);
-            }
-            (Outcome::Panic, _) => {
-                shard.panics.fetch_add(1, Ordering::Release);
-            }
-            (Outcome::Cancelled, _) => {
-                shard.cancelled.fetch_add(1, Ordering::Release);
-            }
+    /// Records a call that returned after `ns` nanoseconds, in histogram
+    /// shard `hist`: the histogram is its only count (see the module docs).
+    fn record_timed(&self, hist: usize, outcome: Outcome, ns: u64) {
+        let hist = self.hists[hist % HIST_SHARDS].get_or_init(|| Box::new(Histogram::new()));
+        hist.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        if ns > self.max_ns.load(Ordering::Relaxed) {
+            self.max_ns.fetch_max(ns, Ordering::Relaxed);
         }
+        let cells = if outcome == Outcome::Ok {
+            &hist.ok
+        } else {
+            &hist.err
+        };
+        let bucket = bucket_of(ns);
+        if bucket >= hist.top.load(Ordering::Relaxed) {
+            hist.top.fetch_max(bucket + 1, Ordering::Relaxed);
+        }
+        cells[bucket].fetch_add(1, Ordering::Release);
     }
 
-    /// Sums the shards: every outcome first, the starts last (see the module
+    /// Sums the blocks: every outcome first, the starts last (see the module
     /// documentation for why this order keeps `in_flight >= 0`).
     fn read_raw(&self) -> Raw {
         let mut raw = Raw {
@@ -269,28 +394,28 @@ impl SiteStats {
             hist_err: vec![0; BUCKETS],
             ..Raw::default()
         };
-        for shard in &self.shards {
-            raw.ok += shard.ok.load(Ordering::Acquire);
-            raw.errors += shard.errors.load(Ordering::Acquire);
-            raw.panics += shard.panics.load(Ordering::Acquire);
-            raw.cancelled += shard.cancelled.load(Ordering::Acquire);
-            raw.overflows += shard.overflows.load(Ordering::Relaxed);
-            if let Some(hist) = shard.hist.get() {
-                // Cells above `top` were never written. A cell written after
-                // `top` was read is simply seen by a later snapshot: until
-                // then its call counts as in flight.
-                let top = hist.top.load(Ordering::Relaxed);
-                for (sum, cell) in raw.hist_ok.iter_mut().zip(&hist.ok[..top]) {
-                    *sum += cell.load(Ordering::Acquire);
-                }
-                for (sum, cell) in raw.hist_err.iter_mut().zip(&hist.err[..top]) {
-                    *sum += cell.load(Ordering::Acquire);
-                }
-                raw.sum_ns = raw.sum_ns.wrapping_add(hist.sum_ns.load(Ordering::Relaxed));
-            }
+        // Held while reading, so no block is added half-way through.
+        let blocks = self.lock_blocks();
+        self.shared.read_outcomes(&mut raw);
+        for block in &blocks.all {
+            block.counters.read_outcomes(&mut raw);
         }
-        for shard in &self.shards {
-            raw.calls += shard.calls.load(Ordering::Acquire);
+        for hist in self.hists.iter().filter_map(OnceLock::get) {
+            // Cells above `top` were never written. A cell written after
+            // `top` was read is simply seen by a later snapshot: until
+            // then its call counts as in flight.
+            let top = hist.top.load(Ordering::Relaxed);
+            for (sum, cell) in raw.hist_ok.iter_mut().zip(&hist.ok[..top]) {
+                *sum += cell.load(Ordering::Acquire);
+            }
+            for (sum, cell) in raw.hist_err.iter_mut().zip(&hist.err[..top]) {
+                *sum += cell.load(Ordering::Acquire);
+            }
+            raw.sum_ns = raw.sum_ns.wrapping_add(hist.sum_ns.load(Ordering::Relaxed));
+        }
+        raw.calls += self.shared.calls.load(Ordering::Acquire);
+        for block in &blocks.all {
+            raw.calls += block.counters.calls.load(Ordering::Acquire);
         }
         raw
     }
@@ -624,8 +749,8 @@ mod tests {
     fn check_distribution(name: &str, samples: &[u64]) {
         let stats = SiteStats::new();
         for (i, ns) in samples.iter().enumerate() {
-            stats.start(i);
-            stats.finish(i, Outcome::Ok, Some(*ns));
+            stats.start_shared();
+            stats.record_timed(i, Outcome::Ok, *ns);
         }
         let l = stats.snapshot().latency;
         let mut sorted = samples.to_vec();

@@ -1,11 +1,15 @@
 //! Loom models of the two lock-free protocols, checked in every
 //! interleaving (preemption bound 2):
 //!
-//! * the stats snapshot: writers count a start (relaxed) and then one
-//!   outcome (release) on their own shard; a reader loads every outcome
-//!   (acquire) before any start. Every snapshot must satisfy
+//! * the stats snapshot: each writer thread counts into its own block with
+//!   a plain load and store (a start relaxed, then one outcome release); an
+//!   exiting thread hands its block, counts included, to the next thread
+//!   through the site's list (a mutex); an async call may start on one
+//!   thread and finish on another. A reader locks the list and loads every
+//!   outcome (acquire) before any start. Every snapshot must satisfy
 //!   `finished <= calls` (so `in_flight = calls - finished` is never
-//!   negative) and no counter may go down between two snapshots;
+//!   negative), no counter may go down between two snapshots, and no count
+//!   is lost in a hand-over;
 //! * wrap-once: three threads add a layer under one key; exactly one layer
 //!   results, and a reader sees a published chain whole.
 //!
@@ -13,23 +17,42 @@
 #![cfg(loom)]
 #![allow(missing_docs)]
 
-use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-struct Shard {
+#[derive(Default)]
+struct Block {
     calls: AtomicU64,
     ok: AtomicU64,
     err: AtomicU64,
 }
 
-impl Shard {
-    fn new() -> Shard {
-        Shard {
-            calls: AtomicU64::new(0),
-            ok: AtomicU64::new(0),
-            err: AtomicU64::new(0),
+/// What only the owning thread does: a load and a store.
+fn bump(cell: &AtomicU64, order: Ordering) {
+    cell.store(cell.load(Ordering::Relaxed) + 1, order);
+}
+
+/// A site's list of blocks and the ones whose thread exited.
+#[derive(Default)]
+struct Blocks {
+    all: Vec<Arc<Block>>,
+    free: Vec<Arc<Block>>,
+}
+
+impl Blocks {
+    fn take(list: &Mutex<Blocks>) -> Arc<Block> {
+        let mut list = list.lock().unwrap();
+        if let Some(b) = list.free.pop() {
+            return b;
         }
+        let b = Arc::new(Block::default());
+        list.all.push(Arc::clone(&b));
+        b
+    }
+
+    fn give_back(list: &Mutex<Blocks>, b: Arc<Block>) {
+        list.lock().unwrap().free.push(b);
     }
 }
 
@@ -40,15 +63,17 @@ struct Snap {
     err: u64,
 }
 
-/// The reader's order: every outcome first, then every start.
-fn snapshot(shards: &[Shard]) -> Snap {
+/// The reader's order: every outcome first, then every start, under the
+/// list's lock.
+fn snapshot(list: &Mutex<Blocks>) -> Snap {
+    let list = list.lock().unwrap();
     let mut s = Snap::default();
-    for sh in shards {
-        s.ok += sh.ok.load(Ordering::Acquire);
-        s.err += sh.err.load(Ordering::Acquire);
+    for b in &list.all {
+        s.ok += b.ok.load(Ordering::Acquire);
+        s.err += b.err.load(Ordering::Acquire);
     }
-    for sh in shards {
-        s.calls += sh.calls.load(Ordering::Acquire);
+    for b in &list.all {
+        s.calls += b.calls.load(Ordering::Acquire);
     }
     s
 }
@@ -59,38 +84,82 @@ fn builder() -> loom::model::Builder {
     b
 }
 
+fn check(first: Snap, second: Snap) {
+    for s in [first, second] {
+        assert!(
+            s.ok + s.err <= s.calls,
+            "in_flight would be negative: {s:?}"
+        );
+    }
+    assert!(
+        second.calls >= first.calls && second.ok >= first.ok && second.err >= first.err,
+        "a counter went down: {first:?} then {second:?}"
+    );
+}
+
 #[test]
 fn snapshots_never_see_a_finish_without_its_start() {
     builder().check(|| {
-        let shards = Arc::new([Shard::new(), Shard::new()]);
+        let list = Arc::new(Mutex::new(Blocks::default()));
+        // Writer 0 makes a call and exits, giving its block back; writer 1
+        // makes a call that fails, on a block it takes (writer 0's, if it is
+        // back already).
         let writers: Vec<_> = (0..2)
             .map(|w| {
-                let shards = Arc::clone(&shards);
+                let list = Arc::clone(&list);
                 thread::spawn(move || {
-                    let sh = &shards[w];
-                    sh.calls.fetch_add(1, Ordering::Relaxed);
+                    let b = Blocks::take(&list);
+                    bump(&b.calls, Ordering::Relaxed);
                     if w == 0 {
-                        sh.ok.fetch_add(1, Ordering::Release);
+                        bump(&b.ok, Ordering::Release);
+                        Blocks::give_back(&list, b);
                     } else {
-                        sh.err.fetch_add(1, Ordering::Release);
+                        bump(&b.err, Ordering::Release);
                     }
                 })
             })
             .collect();
-        let first = snapshot(&shards[..]);
-        let second = snapshot(&shards[..]);
-        for s in [first, second] {
-            assert!(
-                s.ok + s.err <= s.calls,
-                "in_flight would be negative: {s:?}"
-            );
-        }
-        assert!(second.calls >= first.calls && second.ok >= first.ok && second.err >= first.err);
+        let first = snapshot(&list);
+        let second = snapshot(&list);
+        check(first, second);
         for w in writers {
             w.join().unwrap();
         }
-        let end = snapshot(&shards[..]);
-        assert_eq!((end.calls, end.ok, end.err), (2, 1, 1));
+        let end = snapshot(&list);
+        assert_eq!((end.calls, end.ok, end.err), (2, 1, 1), "a count was lost");
+    });
+}
+
+#[test]
+fn an_async_call_finished_on_another_thread_is_never_in_flight_negative() {
+    builder().check(|| {
+        let list = Arc::new(Mutex::new(Blocks::default()));
+        // The executor's hand-over of the task: release / acquire.
+        let handed = Arc::new(AtomicBool::new(false));
+        let first_thread = {
+            let (list, handed) = (Arc::clone(&list), Arc::clone(&handed));
+            thread::spawn(move || {
+                let b = Blocks::take(&list);
+                bump(&b.calls, Ordering::Relaxed);
+                handed.store(true, Ordering::Release);
+            })
+        };
+        let second_thread = {
+            let (list, handed) = (Arc::clone(&list), Arc::clone(&handed));
+            thread::spawn(move || {
+                let b = Blocks::take(&list);
+                if handed.load(Ordering::Acquire) {
+                    bump(&b.ok, Ordering::Release);
+                }
+            })
+        };
+        let first = snapshot(&list);
+        let second = snapshot(&list);
+        check(first, second);
+        first_thread.join().unwrap();
+        second_thread.join().unwrap();
+        let end = snapshot(&list);
+        assert!(end.calls == 1 && end.ok <= 1);
     });
 }
 
