@@ -30,6 +30,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use crate::site::Site;
 use crate::stats::Block;
@@ -70,6 +71,7 @@ pub fn set_max_total_depth(n: u32) {
 /// ```
 /// assert!(instrument_once::max_total_depth() >= 1);
 /// ```
+#[inline]
 pub fn max_total_depth() -> u32 {
     MAX_TOTAL.load(Ordering::Relaxed)
 }
@@ -80,25 +82,75 @@ pub(crate) const HEAD: usize = 16;
 /// two, so the slot is a mask).
 pub(crate) const TAIL: usize = 128;
 
-/// One recorded frame of the chain.
-type Frame = Cell<Option<&'static Site>>;
-
-/// What a thread knows about its active instrumented calls.
-struct Thread {
+/// A thread's chain of active instrumented calls.
+///
+/// While a thread holds a chain only that thread touches it, so the relaxed
+/// atomics compile to plain loads and stores; they are atomics because a
+/// chain goes back to a pool when its thread exits and the next new thread
+/// takes it over (through the pool's mutex). So the number of chains is the
+/// largest number of threads that ran instrumented code at once.
+pub(crate) struct Chain {
     /// All active instrumented calls (past the ceiling too).
-    total: Cell<u32>,
-    /// The chain: frame `i` lives at `i` for `i < HEAD`, else in the ring.
-    chain: [Frame; HEAD + TAIL],
+    total: AtomicU32,
+    /// Registry index of each call's site: frame `i` lives at `i` for
+    /// `i < HEAD`, else in the ring.
+    frames: [AtomicU32; HEAD + TAIL],
 }
 
-thread_local! {
-    static THREAD: Thread = const {
-        Thread {
-            total: Cell::new(0),
-            chain: [const { Cell::new(None) }; HEAD + TAIL],
-        }
-    };
+impl Chain {
+    /// Puts a call (or poll) of the site with registry index `index` on the
+    /// chain, and returns the number of calls that were on it before: the
+    /// value [`Chain::restore`] puts back when the call ends. A call pushed
+    /// with the chain already at the per-thread ceiling steps aside.
+    #[inline]
+    pub(crate) fn push(&self, index: u32) -> u32 {
+        let total = self.total.load(Ordering::Relaxed);
+        self.total.store(total.wrapping_add(1), Ordering::Relaxed);
+        self.frames[slot_of(total)].store(index, Ordering::Relaxed);
+        total
+    }
+
+    /// Ends the innermost call: the chain's length goes back to `total`,
+    /// what [`Chain::push`] returned for it.
+    #[inline]
+    pub(crate) fn restore(&self, total: u32) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// The number of calls on the chain.
+    #[inline]
+    pub(crate) fn total(&self) -> u32 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// The recorded chain: its outermost calls, its innermost calls (when
+    /// some in between were not recorded), and the number of active calls.
+    fn recorded(&self) -> (Vec<&'static Site>, Vec<&'static Site>, u32) {
+        let total = self.total.load(Ordering::Relaxed);
+        let indices = |range: std::ops::Range<u32>| -> Vec<u32> {
+            range
+                .map(|i| self.frames[slot_of(i)].load(Ordering::Relaxed))
+                .collect()
+        };
+        let (head, tail) = if total as usize <= HEAD + TAIL {
+            (indices(0..total), Vec::new())
+        } else {
+            #[allow(clippy::cast_possible_truncation)] // HEAD and TAIL are small
+            let (head, tail) = (HEAD as u32, TAIL as u32);
+            (indices(0..head), indices(total - tail..total))
+        };
+        let inner = crate::registry::lock();
+        let site = |i: u32| inner.sites.get(i as usize).copied();
+        (
+            head.into_iter().filter_map(site).collect(),
+            tail.into_iter().filter_map(site).collect(),
+            total,
+        )
+    }
 }
+
+/// Chains of exited threads.
+static POOL: Mutex<Vec<&'static Chain>> = Mutex::new(Vec::new());
 
 /// Where frame `i` of the chain is stored.
 #[inline]
@@ -111,41 +163,16 @@ fn slot_of(i: u32) -> usize {
     }
 }
 
-/// Puts a call (or poll) of `site` on this thread's chain. Returns whether
-/// the chain was already at the per-thread ceiling: then instrumentation
-/// steps aside for this call. Every push is matched by one [`pop`].
-// Out of line: a thread-local of this crate is reached directly only from
-// code compiled in this crate.
-#[inline(never)]
-pub(crate) fn push(site: &'static Site) -> bool {
-    THREAD.with(|t| {
-        let total = t.total.get();
-        t.total.set(total.wrapping_add(1));
-        t.chain[slot_of(total)].set(Some(site));
-        total >= MAX_TOTAL.load(Ordering::Relaxed)
-    })
-}
-
-/// Takes the innermost call off this thread's chain.
-#[inline(never)]
-pub(crate) fn pop() {
-    THREAD.with(|t| t.total.set(t.total.get().saturating_sub(1)));
-}
-
-/// Whether a call started now would be past the per-thread ceiling.
-#[inline(never)]
-pub(crate) fn at_ceiling() -> bool {
-    THREAD.with(|t| t.total.get() >= MAX_TOTAL.load(Ordering::Relaxed))
-}
-
 /// The per-function thread-local the attribute declares: how deep the
-/// function is on this thread's chain, and this thread's block of its
-/// counters. It has no destructor, so reaching it is a plain thread-local
-/// access that cannot fail; the block goes back to the site when this
-/// thread's [`OWNED`] list is destroyed at thread exit.
+/// function is on this thread's chain, this thread's chain, and this
+/// thread's block of the function's counters. It has no destructor, so
+/// reaching it is a plain thread-local access that cannot fail; this
+/// thread's [`OWNED`] list unhooks it and gives the chain and the block back
+/// when the thread exits.
 #[doc(hidden)]
 pub struct Local {
     pub(crate) depth: Cell<u32>,
+    pub(crate) chain: Cell<Option<&'static Chain>>,
     pub(crate) block: Cell<Option<&'static Block>>,
 }
 
@@ -155,33 +182,62 @@ impl Local {
     pub const fn new() -> Local {
         Local {
             depth: Cell::new(0),
+            chain: Cell::new(None),
             block: Cell::new(None),
         }
     }
 
-    /// This thread's block of `site`'s counters; `key` is the thread-local
-    /// that holds `self`.
+    /// This thread's chain; `key` is the thread-local that holds `self`.
+    /// `None` once the thread's own thread-locals are being destroyed: then
+    /// the call runs without depth bookkeeping.
     #[inline]
-    pub(crate) fn block(
-        &self,
-        site: &'static Site,
-        key: &'static LocalKey<Local>,
-    ) -> &'static Block {
-        match self.block.get() {
-            Some(block) => block,
-            None => self.attach(site, key),
+    pub(crate) fn chain(&self, key: &'static LocalKey<Local>) -> Option<&'static Chain> {
+        match self.chain.get() {
+            Some(chain) => Some(chain),
+            None => self.attach(key),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn attach(&self, site: &'static Site, key: &'static LocalKey<Local>) -> &'static Block {
+    fn attach(&self, key: &'static LocalKey<Local>) -> Option<&'static Chain> {
+        OWNED
+            .try_with(|owned| {
+                let chain = owned.chain.get().unwrap_or_else(|| {
+                    let chain = POOL
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pop()
+                        .unwrap_or_else(|| {
+                            Box::leak(Box::new(Chain {
+                                total: AtomicU32::new(0),
+                                frames: [const { AtomicU32::new(0) }; HEAD + TAIL],
+                            }))
+                        });
+                    owned.chain.set(Some(chain));
+                    chain
+                });
+                owned.keys.borrow_mut().push(key);
+                self.chain.set(Some(chain));
+                chain
+            })
+            .ok()
+    }
+
+    /// This thread's block of `site`'s counters (the chain is attached).
+    #[inline]
+    pub(crate) fn block(&self, site: &'static Site) -> &'static Block {
+        match self.block.get() {
+            Some(block) => block,
+            None => self.attach_block(site),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn attach_block(&self, site: &'static Site) -> &'static Block {
         let block = site.stats.new_block(site);
         self.block.set(Some(block));
-        // Past this thread's `OWNED` destructor (a call from another
-        // thread-local's destructor at thread exit) the block is not given
-        // back: it keeps its counts and stays the site's, unused.
-        let _ = OWNED.try_with(|owned| owned.0.borrow_mut().push((key, block)));
         block
     }
 }
@@ -192,24 +248,42 @@ impl Default for Local {
     }
 }
 
-/// The blocks this thread holds, each with the thread-local that points at
-/// it.
-struct Owned(RefCell<Vec<(&'static LocalKey<Local>, &'static Block)>>);
+/// What a thread holds: its chain, and the thread-locals pointing at it.
+struct Owned {
+    chain: Cell<Option<&'static Chain>>,
+    keys: RefCell<Vec<&'static LocalKey<Local>>>,
+}
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        for (key, block) in self.0.get_mut().drain(..) {
-            // A `Local` has no destructor, so it outlives this one: unhook
-            // the block before another thread can take it over.
-            let _ = key.try_with(|local| local.block.set(None));
-            block.release();
+        for key in self.keys.get_mut().drain(..) {
+            // A `Local` has no destructor, so it outlives this one: unhook it
+            // before another thread can take over its chain and block.
+            let _ = key.try_with(|local| {
+                local.chain.set(None);
+                local.depth.set(0);
+                if let Some(block) = local.block.take() {
+                    block.release();
+                }
+            });
+        }
+        if let Some(chain) = self.chain.take() {
+            chain.total.store(0, Ordering::Relaxed);
+            POOL.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(chain);
         }
     }
 }
 
 thread_local! {
-    /// Blocks to give back at thread exit.
-    static OWNED: Owned = const { Owned(RefCell::new(Vec::new())) };
+    /// This thread's chain, and what to give back at thread exit.
+    static OWNED: Owned = const {
+        Owned {
+            chain: Cell::new(None),
+            keys: RefCell::new(Vec::new()),
+        }
+    };
 }
 
 /// The number of counter blocks `site` holds (for tests).
@@ -227,25 +301,13 @@ pub(crate) fn exceeded(site: &'static Site, max_depth: u32) -> DepthExceeded {
     DepthExceeded::new(site, max_depth, &head, &tail, total)
 }
 
-/// The recorded chain: its outermost calls, its innermost calls (when some
-/// in between were not recorded), and the number of active calls.
+/// This thread's recorded chain (see [`Chain::recorded`]).
 fn recorded_chain() -> (Vec<&'static Site>, Vec<&'static Site>, u32) {
-    THREAD.with(|t| {
-        let total = t.total.get();
-        let at = |i: u32| t.chain[slot_of(i)].get();
-        let n = total as usize;
-        if n <= HEAD + TAIL {
-            ((0..total).filter_map(at).collect(), Vec::new(), total)
-        } else {
-            #[allow(clippy::cast_possible_truncation)] // HEAD and TAIL are small
-            let (head, tail) = (HEAD as u32, TAIL as u32);
-            (
-                (0..head).filter_map(at).collect(),
-                (total - tail..total).filter_map(at).collect(),
-                total,
-            )
-        }
-    })
+    OWNED
+        .try_with(|owned| owned.chain.get())
+        .ok()
+        .flatten()
+        .map_or_else(|| (Vec::new(), Vec::new(), 0), Chain::recorded)
 }
 
 /// The instrumented calls active on this thread, outermost first (for async

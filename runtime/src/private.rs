@@ -29,7 +29,8 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use crate::depth;
-use crate::site::{CALLED, ENABLED, REGISTERED};
+use crate::depth::{max_total_depth, Chain};
+use crate::site::{CALLED, ENABLED, INDEX_SHIFT, REGISTERED};
 use std::sync::atomic::Ordering;
 
 use crate::stats::{timing_on, Outcome};
@@ -118,9 +119,11 @@ pub trait Key: 'static {
 
 /// Flags of a call: on the depth chain (sync: pushed, must pop; async: each
 /// poll pushes), counted in the stats, and inside a span.
-const TRACKED: u8 = 1;
-const COUNTED: u8 = 1 << 1;
-const SPAN: u8 = 1 << 2;
+const TRACKED: u32 = 1;
+const COUNTED: u32 = 1 << 1;
+const SPAN: u32 = 1 << 2;
+/// `max_depth` would be exceeded: nothing was entered.
+const OVERFLOW: u32 = 1 << 3;
 
 /// The `ctl` bits the inlined path reads.
 const READY_MASK: u32 = REGISTERED | ENABLED | CALLED;
@@ -130,17 +133,64 @@ const READY_SET: u32 =
     1 << REGISTERED | 1 << (REGISTERED | CALLED) | 1 << (REGISTERED | ENABLED | CALLED);
 const _: () = assert!(READY_MASK < 32);
 
-/// What entry decided.
+/// What entry decided, and what exit restores, in one word (so it stays in
+/// a register; a struct of three `u32`s was copied through the stack with
+/// loads wider than its stores, which stalls store forwarding): bits 0..4
+/// the flags, 4..34 the function's depth on this thread before the call,
+/// 34..64 the number of calls on this thread's chain before it (both with
+/// [`TRACKED`], sync). 30 bits each: a chain of 2^30 nested calls would
+/// need gigabytes of stack.
 #[derive(Clone, Copy)]
-struct Begun {
-    flags: u8,
-    start: Option<Instant>,
-}
+struct Begun(u64);
 
-const OFF: Begun = Begun {
-    flags: 0,
-    start: None,
-};
+const OFF: Begun = Begun::new(0);
+const FIELD: u64 = (1 << 30) - 1;
+
+impl Begun {
+    #[inline]
+    const fn new(flags: u32) -> Begun {
+        Begun(flags as u64)
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // four bits
+    const fn flags(self) -> u32 {
+        (self.0 & 0xf) as u32
+    }
+
+    #[inline]
+    fn set(&mut self, flag: u32) {
+        self.0 |= u64::from(flag);
+    }
+
+    #[inline]
+    fn clear(&mut self, flag: u32) {
+        self.0 &= !u64::from(flag);
+    }
+
+    /// Only the flags in `keep`.
+    #[inline]
+    fn only(self, keep: u32) -> Begun {
+        Begun(self.0 & !0xf | self.0 & u64::from(keep))
+    }
+
+    #[inline]
+    fn save(&mut self, depth: u32, total: u32) {
+        self.0 = self.0 & 0xf | (u64::from(depth) & FIELD) << 4 | (u64::from(total) & FIELD) << 34;
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // 30 bits
+    fn depth(self) -> u32 {
+        (self.0 >> 4 & FIELD) as u32
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // 30 bits
+    fn total(self) -> u32 {
+        (self.0 >> 34) as u32
+    }
+}
 
 /// Registers the site and notes its first enabled call: what a call does
 /// the first time. Returns the `ctl` word to go on with.
@@ -157,9 +207,9 @@ fn prepare(site: &'static Site) -> u32 {
 }
 
 /// Enters a call (`push`: sync, or async at its first poll without pushing).
-/// `None` when `max_depth` would be exceeded: then nothing changed.
+/// [`OVERFLOW`] when `max_depth` would be exceeded: then nothing changed.
 #[inline(always)]
-fn begin<K: Key>(push: bool) -> Option<Begun> {
+fn begin<K: Key>(push: bool) -> Begun {
     let cfg = K::CONFIG;
     let site = K::site();
     let mut ctl = site.ctl.load(Ordering::Relaxed);
@@ -169,80 +219,81 @@ fn begin<K: Key>(push: bool) -> Option<Begun> {
     let enabled = ctl & ENABLED != 0;
     if !cfg.tracks() {
         // Spans only: as cheap as `tracing::instrument`.
-        return Some(Begun {
-            flags: if enabled { SPAN } else { 0 },
-            start: None,
-        });
+        return Begun::new(if enabled { SPAN } else { 0 });
     }
     if !enabled && cfg.max_depth == 0 {
-        return Some(OFF);
+        return OFF;
     }
-    K::local()
-        .try_with(|local| {
-            let depth = local.depth.get().wrapping_add(1);
-            if cfg.max_depth != 0 && depth > cfg.max_depth {
-                return None;
-            }
-            let aside = if push {
-                local.depth.set(depth);
-                depth::push(site)
-            } else {
-                depth::at_ceiling()
-            };
-            let mut begun = Begun {
-                flags: TRACKED,
-                start: None,
-            };
-            if enabled {
-                if aside {
-                    if cfg.stats {
-                        local.block(site, K::local()).overflow();
-                    }
-                } else if !(cfg.outermost && depth > 1) {
-                    begun.flags |= SPAN;
-                    if cfg.stats {
-                        begun.flags |= COUNTED;
-                        local.block(site, K::local()).start();
-                        site.stats.depth(depth);
-                        if cfg.timing && timing_on() {
-                            begun.start = Some(Instant::now());
-                        }
-                    }
+    let key = K::local();
+    // The closure fills `begun` in place: returning it through `try_with`'s
+    // `Result` made the compiler copy it through memory.
+    let mut begun = Begun::new(TRACKED);
+    let reached = key.try_with(|local| {
+        let Some(chain) = local.chain(key) else {
+            return false;
+        };
+        let before = local.depth.get();
+        let depth = before.wrapping_add(1);
+        if cfg.max_depth != 0 && depth > cfg.max_depth {
+            begun = Begun::new(OVERFLOW);
+            return true;
+        }
+        let aside = if push {
+            local.depth.set(depth);
+            let total = chain.push(ctl >> INDEX_SHIFT);
+            begun.save(before, total);
+            total >= max_total_depth()
+        } else {
+            chain.total() >= max_total_depth()
+        };
+        if enabled {
+            if aside {
+                if cfg.stats {
+                    local.block(site).overflow();
+                }
+            } else if !(cfg.outermost && depth > 1) {
+                begun.set(SPAN);
+                if cfg.stats {
+                    begun.set(COUNTED);
+                    local.block(site).start();
+                    site.stats.depth(depth);
                 }
             }
-            Some(begun)
-        })
-        .unwrap_or_else(|_| Some(untracked(site, cfg, enabled)))
+        }
+        true
+    });
+    if reached == Ok(true) {
+        begun
+    } else {
+        untracked(site, cfg, enabled)
+    }
 }
 
-/// Entry when the function's thread-local is gone (a call from another
-/// thread-local's destructor at thread exit): no depth bookkeeping, counts
-/// in the site's shared counters.
+/// Entry when this thread's thread-locals are being destroyed (a call from a
+/// thread-local destructor at thread exit): no depth bookkeeping, counts in
+/// the site's shared counters.
 #[cold]
 #[inline(never)]
 fn untracked(site: &'static Site, cfg: Config, enabled: bool) -> Begun {
     if !enabled || cfg.outermost {
         return OFF;
     }
-    let mut begun = Begun {
-        flags: SPAN,
-        start: None,
-    };
+    let mut begun = Begun::new(SPAN);
     if cfg.stats {
-        begun.flags |= COUNTED;
+        begun.set(COUNTED);
         site.stats.start_shared();
         site.stats.depth(1);
-        if cfg.timing && timing_on() {
-            begun.start = Some(Instant::now());
-        }
     }
     begun
 }
 
-/// Records the outcome of a call entered with `flags` and leaves the depth
-/// chain (when `flags` has [`TRACKED`]).
+/// Records the outcome of a call and, for a sync call ([`TRACKED`]), leaves
+/// the depth chain by restoring the depth and chain length it had before:
+/// a store, not a read-modify-write, so back-to-back calls do not wait on
+/// each other's stores (and a chain can never drift).
 #[inline(always)]
-fn end<K: Key>(flags: u8, start: Option<Instant>, outcome: Outcome) {
+fn end<K: Key>(begun: Begun, start: Option<Instant>, outcome: Outcome) {
+    let flags = begun.flags();
     if flags & (TRACKED | COUNTED) == 0 {
         return;
     }
@@ -252,22 +303,35 @@ fn end<K: Key>(flags: u8, start: Option<Instant>, outcome: Outcome) {
         Outcome::Panic | Outcome::Cancelled => None,
     };
     let done = K::local().try_with(|local| {
+        // A call entered untracked finds no chain here either.
+        let Some(chain) = local.chain.get() else {
+            return false;
+        };
         if flags & TRACKED != 0 {
-            local.depth.set(local.depth.get().saturating_sub(1));
+            local.depth.set(begun.depth());
+            chain.restore(begun.total());
         }
         if flags & COUNTED != 0 {
-            let block = local.block(site, K::local());
+            let block = local.block(site);
             match elapsed {
                 Some(ns) => block.finish_timed(outcome, ns),
                 None => block.finish(outcome),
             }
         }
+        true
     });
-    if flags & TRACKED != 0 {
-        depth::pop();
-    }
-    if done.is_err() && flags & COUNTED != 0 {
+    if done != Ok(true) && flags & COUNTED != 0 {
         site.stats.finish_shared(outcome, elapsed);
+    }
+}
+
+/// The clock reading a counted call starts with, when it is timed.
+#[inline(always)]
+fn clock<K: Key>(begun: Begun) -> Option<Instant> {
+    if K::CONFIG.timing && begun.flags() & COUNTED != 0 && timing_on() {
+        Some(Instant::now())
+    } else {
+        None
     }
 }
 
@@ -281,7 +345,7 @@ pub fn observe(site: &Site, recorded: bool) {
 /// The guard of one synchronous call. Dropped without [`Call::finish`], it
 /// records a panic.
 pub struct Call<K: Key> {
-    flags: u8,
+    begun: Begun,
     start: Option<Instant>,
     key: PhantomData<fn() -> K>,
 }
@@ -290,8 +354,8 @@ impl<K: Key> Call<K> {
     #[inline(always)]
     fn new(begun: Begun) -> Call<K> {
         Call {
-            flags: begun.flags,
-            start: begun.start,
+            begun,
+            start: clock::<K>(begun),
             key: PhantomData,
         }
     }
@@ -301,10 +365,11 @@ impl<K: Key> Call<K> {
     #[inline(always)]
     #[must_use]
     pub fn enter() -> Call<K> {
-        match begin::<K>(true) {
-            Some(begun) => Call::new(begun),
-            None => overflow_panic(&overflowed(K::site(), K::CONFIG, K::local())),
+        let begun = begin::<K>(true);
+        if begun.flags() & OVERFLOW != 0 {
+            overflow_panic(&overflowed(K::site(), K::CONFIG, K::local()));
         }
+        Call::new(begun)
     }
 
     /// Enters a call; `Err` when `max_depth` is exceeded (the body must not
@@ -315,17 +380,18 @@ impl<K: Key> Call<K> {
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     #[inline(always)]
     pub fn try_enter() -> Result<Call<K>, DepthExceeded> {
-        match begin::<K>(true) {
-            Some(begun) => Ok(Call::new(begun)),
-            None => Err(overflowed(K::site(), K::CONFIG, K::local())),
+        let begun = begin::<K>(true);
+        if begun.flags() & OVERFLOW != 0 {
+            return Err(overflowed(K::site(), K::CONFIG, K::local()));
         }
+        Ok(Call::new(begun))
     }
 
     /// Whether this call should open a span (enabled, within the ceiling,
     /// and not an inner call under `recursion = "outermost"`).
     #[inline]
     pub fn span_wanted(&self) -> bool {
-        self.flags & SPAN != 0
+        self.begun.flags() & SPAN != 0
     }
 
     /// Records how the call returned. `is_err` is whether it returned `Err`.
@@ -334,7 +400,7 @@ impl<K: Key> Call<K> {
         // Not dropped: `Drop` records a panic.
         let this = ManuallyDrop::new(self);
         end::<K>(
-            this.flags,
+            this.begun,
             this.start,
             if is_err { Outcome::Err } else { Outcome::Ok },
         );
@@ -345,7 +411,7 @@ impl<K: Key> Drop for Call<K> {
     #[inline(always)]
     fn drop(&mut self) {
         // Not finished: a panic is unwinding through the function.
-        end::<K>(self.flags, self.start, Outcome::Panic);
+        end::<K>(self.begun, self.start, Outcome::Panic);
     }
 }
 
@@ -355,7 +421,11 @@ impl<K: Key> Drop for Call<K> {
 fn overflowed(site: &'static Site, cfg: Config, local: &'static LocalKey<Local>) -> DepthExceeded {
     if site.ctl.load(Ordering::Relaxed) & ENABLED != 0
         && cfg.stats
-        && local.try_with(|l| l.block(site, local).overflow()).is_err()
+        && local
+            .try_with(|l| l.chain(local).map(|_| l.block(site).overflow()))
+            .ok()
+            .flatten()
+            .is_none()
     {
         site.stats.overflow_shared();
     }
@@ -377,7 +447,7 @@ fn elapsed_ns(start: Instant) -> u64 {
 /// The state of one async call, created at the call's first poll (the
 /// preamble of the generated `async` body runs there).
 pub struct AsyncCall<K: Key> {
-    flags: u8,
+    begun: Begun,
     start: Option<Instant>,
     polling: bool,
     key: PhantomData<fn() -> K>,
@@ -387,8 +457,8 @@ impl<K: Key> AsyncCall<K> {
     #[inline(always)]
     fn new(begun: Begun) -> AsyncCall<K> {
         AsyncCall {
-            flags: begun.flags,
-            start: begun.start,
+            begun,
+            start: clock::<K>(begun),
             polling: false,
             key: PhantomData,
         }
@@ -398,10 +468,11 @@ impl<K: Key> AsyncCall<K> {
     #[inline(always)]
     #[must_use]
     pub fn start() -> AsyncCall<K> {
-        match begin::<K>(false) {
-            Some(begun) => AsyncCall::new(begun),
-            None => overflow_panic(&overflowed(K::site(), K::CONFIG, K::local())),
+        let begun = begin::<K>(false);
+        if begun.flags() & OVERFLOW != 0 {
+            overflow_panic(&overflowed(K::site(), K::CONFIG, K::local()));
         }
+        AsyncCall::new(begun)
     }
 
     /// Starts an async call; `Err` on a `max_depth` overflow.
@@ -411,23 +482,24 @@ impl<K: Key> AsyncCall<K> {
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     #[inline(always)]
     pub fn try_start() -> Result<AsyncCall<K>, DepthExceeded> {
-        match begin::<K>(false) {
-            Some(begun) => Ok(AsyncCall::new(begun)),
-            None => Err(overflowed(K::site(), K::CONFIG, K::local())),
+        let begun = begin::<K>(false);
+        if begun.flags() & OVERFLOW != 0 {
+            return Err(overflowed(K::site(), K::CONFIG, K::local()));
         }
+        Ok(AsyncCall::new(begun))
     }
 
     /// Whether this call should open a span.
     #[inline]
     pub fn span_wanted(&self) -> bool {
-        self.flags & SPAN != 0
+        self.begun.flags() & SPAN != 0
     }
 
     /// Whether the call needs [`AsyncCall::instrument`]: something to count or
     /// track, or a span to enter. Otherwise the body is awaited as it is.
     #[inline(always)]
     pub fn needs_run(&self, span: Option<&tracing::Span>) -> bool {
-        self.flags & (TRACKED | COUNTED) != 0 || span.is_some()
+        self.begun.flags() & (TRACKED | COUNTED) != 0 || span.is_some()
     }
 
     /// Wraps the body: every poll is on the depth chain and inside `span`,
@@ -451,7 +523,7 @@ impl<K: Key> AsyncCall<K> {
 
 impl<K: Key> Drop for AsyncCall<K> {
     fn drop(&mut self) {
-        if self.flags & COUNTED != 0 {
+        if self.begun.flags() & COUNTED != 0 {
             // Dropped in the middle of a poll: a panic is unwinding.
             // Otherwise the future was dropped before it completed.
             let outcome = if self.polling {
@@ -460,7 +532,7 @@ impl<K: Key> Drop for AsyncCall<K> {
                 Outcome::Cancelled
             };
             // The poll guard, not the call, leaves the depth chain.
-            end::<K>(COUNTED, self.start, outcome);
+            end::<K>(self.begun.only(COUNTED), self.start, outcome);
         }
     }
 }
@@ -491,7 +563,7 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool, K: Key> Future for Instrumented<F
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let call = this.call;
-        let _depth = (call.flags & TRACKED != 0).then(PollGuard::<K>::enter);
+        let _depth = (call.begun.flags() & TRACKED != 0).then(PollGuard::<K>::enter);
         let _entered = this.span.as_ref().map(tracing::Span::enter);
         let Some(body) = this.body.as_pin_mut() else {
             unreachable!("an instrumented future is polled again after it completed")
@@ -500,11 +572,12 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool, K: Key> Future for Instrumented<F
         let poll = body.poll(cx);
         call.polling = false;
         if let Poll::Ready(output) = &poll {
-            if call.flags & COUNTED != 0 {
+            if call.begun.flags() & COUNTED != 0 {
                 let is_err = this.is_err.take().is_some_and(|f| f(output));
-                call.flags &= !COUNTED;
+                let counted = call.begun.only(COUNTED);
+                call.begun.clear(COUNTED);
                 end::<K>(
-                    COUNTED,
+                    counted,
                     call.start,
                     if is_err { Outcome::Err } else { Outcome::Ok },
                 );
@@ -516,22 +589,31 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool, K: Key> Future for Instrumented<F
 
 /// One poll on the depth chain, left also when the poll panics.
 struct PollGuard<K: Key> {
-    /// Whether the function's thread-local depth was raised.
-    local: bool,
+    /// The chain the poll is on (none while the thread's thread-locals are
+    /// being destroyed), with the function's depth and the chain's length
+    /// before the poll.
+    entered: Option<(&'static Chain, u32, u32)>,
     key: PhantomData<fn() -> K>,
 }
 
 impl<K: Key> PollGuard<K> {
     #[inline]
     fn enter() -> PollGuard<K> {
-        let local = K::local()
-            .try_with(|l| l.depth.set(l.depth.get().wrapping_add(1)))
-            .is_ok();
-        // Past the ceiling a poll still runs; the call was counted (or
-        // not) at its start.
-        let _aside = depth::push(K::site());
+        let key = K::local();
+        let entered = key
+            .try_with(|l| {
+                let chain = l.chain(key)?;
+                let depth = l.depth.get();
+                l.depth.set(depth.wrapping_add(1));
+                // Past the ceiling a poll still runs; the call was counted
+                // (or not) at its start.
+                let total = chain.push(K::site().ctl.load(Ordering::Relaxed) >> INDEX_SHIFT);
+                Some((chain, depth, total))
+            })
+            .ok()
+            .flatten();
         PollGuard {
-            local,
+            entered,
             key: PhantomData,
         }
     }
@@ -540,10 +622,10 @@ impl<K: Key> PollGuard<K> {
 impl<K: Key> Drop for PollGuard<K> {
     #[inline]
     fn drop(&mut self) {
-        if self.local {
-            let _ = K::local().try_with(|l| l.depth.set(l.depth.get().saturating_sub(1)));
+        if let Some((chain, depth, total)) = self.entered {
+            let _ = K::local().try_with(|l| l.depth.set(depth));
+            chain.restore(total);
         }
-        depth::pop();
     }
 }
 

@@ -15,7 +15,9 @@
 //! other platforms, a site appears at its first call.
 //!
 //! Depth bookkeeping does not go through the registry either: each function
-//! has its own thread-local depth counter, declared by the attribute.
+//! has its own thread-local depth counter, declared by the attribute, and a
+//! thread's chain records each active call's registry index, which the site
+//! keeps in its `ctl` word.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
@@ -52,9 +54,14 @@ pub(crate) fn lock() -> MutexGuard<'static, Inner> {
 /// by a registration that decided before it. Returns the published word.
 pub(crate) fn insert(site: &'static Site) -> u32 {
     let mut inner = lock();
+    let index = u32::try_from(inner.sites.len())
+        .unwrap_or(u32::MAX)
+        .min(crate::site::INDEX_MAX);
     inner.sites.push(site);
     let enabled = crate::control::decide(&inner, site).0;
-    let ctl = crate::site::REGISTERED | if enabled { crate::site::ENABLED } else { 0 };
+    let ctl = crate::site::REGISTERED
+        | if enabled { crate::site::ENABLED } else { 0 }
+        | index << crate::site::INDEX_SHIFT;
     site.ctl.store(ctl, std::sync::atomic::Ordering::Release);
     ctl
 }

@@ -15,6 +15,9 @@
 //!   bit 3       CALLED       an instrumented call has happened (set once)
 //!   bit 4       FILTERED     the last call's span was not recorded by the
 //!                            subscriber (written only when it changes)
+//!   bits 8..32  index        the site's position in the registry, written
+//!                            once with REGISTERED (what a thread's chain
+//!                            of active calls records)
 //! ```
 //!
 //! A call reads `ctl` once with a relaxed load. If `REGISTERED` is clear it
@@ -37,6 +40,12 @@ pub(crate) const REGISTERING: u32 = 1 << 1;
 pub(crate) const ENABLED: u32 = 1 << 2;
 pub(crate) const CALLED: u32 = 1 << 3;
 pub(crate) const FILTERED: u32 = 1 << 4;
+/// Where the registry index starts in `ctl`.
+pub(crate) const INDEX_SHIFT: u32 = 8;
+/// The largest index `ctl` holds: a binary with more instrumented functions
+/// than that (16 million) records the extra ones as this index, which names
+/// no site, so chains leave them out.
+pub(crate) const INDEX_MAX: u32 = u32::MAX >> INDEX_SHIFT;
 
 /// Per-site override set through [`Site::set_enabled`]; wins over directives.
 const OVERRIDE_NONE: u8 = 0;
