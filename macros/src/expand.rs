@@ -319,18 +319,16 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
             #enter
             let __io_span;
             let __io_entered;
-            if __io_call.span_wanted() {
-                if #p::tracing::level_enabled!(#level) {
-                    // Recording `_name` parameters is intended.
-                    #[allow(clippy::used_underscore_binding)]
-                    let __io_new_span = #span;
-                    __io_span = __io_new_span;
-                    #p::observe(&__IO_SITE, !__io_span.is_disabled());
-                    #follows
-                    __io_entered = __io_span.enter();
-                } else {
-                    #p::observe(&__IO_SITE, false);
-                }
+            // A span below the level filter is not noted for `diagnose()`:
+            // it compares the site's level with the filter itself.
+            if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+                // Recording `_name` parameters is intended.
+                #[allow(clippy::used_underscore_binding)]
+                let __io_new_span = #span;
+                __io_span = __io_new_span;
+                #p::observe(&__IO_SITE, !__io_span.is_disabled());
+                #follows
+                __io_entered = __io_span.enter();
             }
             #[allow(clippy::let_unit_value, clippy::unit_arg)]
             let __io_ret #annot = #p::call_once(move || {
@@ -386,16 +384,13 @@ fn drive_async(
     classify: &TokenStream,
 ) -> TokenStream {
     quote! {
-        let __io_span = if !__io_call.span_wanted() {
-            #p::None
-        } else if #p::tracing::level_enabled!(#level) {
+        let __io_span = if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
             #[allow(clippy::used_underscore_binding)]
             let __io_span = #span;
             #p::observe(&__IO_SITE, !__io_span.is_disabled());
             #follows
             #p::some_span(__io_span)
         } else {
-            #p::observe(&__IO_SITE, false);
             #p::None
         };
         let __io_body = #inner;
