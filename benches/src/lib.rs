@@ -254,3 +254,49 @@ pub fn fastrace_rooted_calls(n: u64) -> u64 {
     }
     acc
 }
+
+/// Calls `variant` `n` times (the names `benches/icount.sh` and the `ab`
+/// binary take) and returns a sum of the results, so nothing is optimised
+/// away.
+///
+/// # Panics
+///
+/// On an unknown variant name.
+#[inline(never)]
+pub fn run(variant: &str, n: u64) -> u64 {
+    let mut acc = 0u64;
+    macro_rules! each {
+        ($f:expr) => {
+            for i in 0..n {
+                acc = acc.wrapping_add(black_box($f(black_box(i))));
+            }
+        };
+    }
+    match variant {
+        "empty" => each!(|x: u64| x),
+        "bare" => each!(work_bare),
+        "tracing" => each!(work_tracing),
+        "tracing_trace" => each!(work_tracing_trace),
+        "fastrace" => each!(work_fastrace),
+        "autometrics" => each!(work_autometrics),
+        "floor" => each!(work_floor),
+        "io_spans" => each!(work_io_spans),
+        "io_spans_trace" => each!(work_io_spans_trace),
+        "io_counters" => each!(work_io_counters),
+        "io_timed" => each!(work_io_timed),
+        "io_off" => each!(work_io_off),
+        "io_max_depth" => each!(work_io_max_depth),
+        "io_depth_only" => each!(work_io_depth_only),
+        "rec_bare" => each!(|x| rec_bare(4, x)),
+        "rec_io_outermost" => each!(|x| rec_io_outermost(4, x)),
+        "hook_boxed_fn" => each!(call_boxed),
+        "hook_slot_no_layer" => each!(call_slot_bare),
+        "hook_slot_one_layer" => each!(call_slot_wrapped),
+        "async_bare" => each!(|x| block_on_noop(awork_bare(x))),
+        "async_tracing" => each!(|x| block_on_noop(awork_tracing(x))),
+        "async_io_spans" => each!(|x| block_on_noop(awork_io_spans(x))),
+        "async_io_counters" => each!(|x| block_on_noop(awork_io_counters(x))),
+        other => panic!("unknown variant {other}"),
+    }
+    acc
+}
