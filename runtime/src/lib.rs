@@ -66,6 +66,7 @@
 #![doc(html_root_url = "https://docs.rs/instrument-once/0.1.0")]
 #![deny(unsafe_code)]
 
+mod clock;
 pub mod control;
 mod depth;
 mod diagnose;

@@ -12,7 +12,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 pub use crate::depth::{block_count, Local};
 pub use crate::site::{Config, Meta, Site};
@@ -28,6 +27,7 @@ pub use tracing;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
+use crate::clock;
 use crate::depth;
 use crate::depth::{max_total_depth, Chain};
 use crate::site::{CALLED, ENABLED, INDEX_SHIFT, REGISTERED};
@@ -124,6 +124,8 @@ const COUNTED: u32 = 1 << 1;
 const SPAN: u32 = 1 << 2;
 /// `max_depth` would be exceeded: nothing was entered.
 const OVERFLOW: u32 = 1 << 3;
+/// The call is timed: `start` holds a clock reading.
+const TIMED: u32 = 1 << 4;
 
 /// The `ctl` bits the inlined path reads.
 const READY_MASK: u32 = REGISTERED | ENABLED | CALLED;
@@ -133,62 +135,69 @@ const READY_SET: u32 =
     1 << REGISTERED | 1 << (REGISTERED | CALLED) | 1 << (REGISTERED | ENABLED | CALLED);
 const _: () = assert!(READY_MASK < 32);
 
-/// What entry decided, and what exit restores, in one word (so it stays in
-/// a register; a struct of three `u32`s was copied through the stack with
-/// loads wider than its stores, which stalls store forwarding): bits 0..4
-/// the flags, 4..34 the function's depth on this thread before the call,
-/// 34..64 the number of calls on this thread's chain before it (both with
-/// [`TRACKED`], sync). 30 bits each: a chain of 2^30 nested calls would
-/// need gigabytes of stack.
+/// What entry decided (`flags`), and what exit restores (`saved`: the
+/// number of calls on this thread's chain before the call in the low half,
+/// the function's depth on this thread before it in the high half; both
+/// with [`TRACKED`], sync). Two `u64`s, so the compiler keeps them in
+/// registers: a struct of three `u32`s was copied through the stack with
+/// loads wider than its stores, which stalls store forwarding.
 #[derive(Clone, Copy)]
-struct Begun(u64);
+struct Begun {
+    flags: u64,
+    saved: u64,
+}
 
 const OFF: Begun = Begun::new(0);
-const FIELD: u64 = (1 << 30) - 1;
 
 impl Begun {
     #[inline]
     const fn new(flags: u32) -> Begun {
-        Begun(flags as u64)
+        Begun {
+            flags: flags as u64,
+            saved: 0,
+        }
     }
 
     #[inline]
-    #[allow(clippy::cast_possible_truncation)] // four bits
+    #[allow(clippy::cast_possible_truncation)] // flags fit
     const fn flags(self) -> u32 {
-        (self.0 & 0xf) as u32
+        self.flags as u32
     }
 
     #[inline]
     fn set(&mut self, flag: u32) {
-        self.0 |= u64::from(flag);
+        self.flags |= u64::from(flag);
     }
 
     #[inline]
     fn clear(&mut self, flag: u32) {
-        self.0 &= !u64::from(flag);
+        self.flags &= !u64::from(flag);
     }
 
     /// Only the flags in `keep`.
     #[inline]
     fn only(self, keep: u32) -> Begun {
-        Begun(self.0 & !0xf | self.0 & u64::from(keep))
+        Begun {
+            flags: self.flags & u64::from(keep),
+            saved: self.saved,
+        }
     }
 
     #[inline]
     fn save(&mut self, depth: u32, total: u32) {
-        self.0 = self.0 & 0xf | (u64::from(depth) & FIELD) << 4 | (u64::from(total) & FIELD) << 34;
+        self.saved = u64::from(total) | u64::from(depth) << 32;
     }
 
     #[inline]
-    #[allow(clippy::cast_possible_truncation)] // 30 bits
+    #[allow(clippy::cast_possible_truncation)] // the high half
     fn depth(self) -> u32 {
-        (self.0 >> 4 & FIELD) as u32
+        (self.saved >> 32) as u32
     }
 
     #[inline]
-    #[allow(clippy::cast_possible_truncation)] // 30 bits
+    #[allow(clippy::cast_possible_truncation)] // the low half
     fn total(self) -> u32 {
-        (self.0 >> 34) as u32
+        self.saved as u32
     }
 }
 
@@ -198,6 +207,10 @@ impl Begun {
 #[inline(never)]
 fn prepare(site: &'static Site) -> u32 {
     let ctl = site.ensure_registered();
+    if site.meta.config.timing {
+        // Calibrated before the first timed call, not during it.
+        clock::warm_up();
+    }
     if ctl & ENABLED != 0 {
         site.mark_called(ctl);
         ctl | CALLED
@@ -292,15 +305,15 @@ fn untracked(site: &'static Site, cfg: Config, enabled: bool) -> Begun {
 /// a store, not a read-modify-write, so back-to-back calls do not wait on
 /// each other's stores (and a chain can never drift).
 #[inline(always)]
-fn end<K: Key>(begun: Begun, start: Option<Instant>, outcome: Outcome) {
+fn end<K: Key>(begun: Begun, start: u64, outcome: Outcome) {
     let flags = begun.flags();
     if flags & (TRACKED | COUNTED) == 0 {
         return;
     }
     let site = K::site();
     let elapsed = match outcome {
-        Outcome::Ok | Outcome::Err => start.map(elapsed_ns),
-        Outcome::Panic | Outcome::Cancelled => None,
+        Outcome::Ok | Outcome::Err if flags & TIMED != 0 => Some(clock::since(start)),
+        _ => None,
     };
     let done = K::local().try_with(|local| {
         // A call entered untracked finds no chain here either.
@@ -325,13 +338,15 @@ fn end<K: Key>(begun: Begun, start: Option<Instant>, outcome: Outcome) {
     }
 }
 
-/// The clock reading a counted call starts with, when it is timed.
+/// Starts the clock of a counted call when it is timed: marks `begun`
+/// [`TIMED`] and returns the reading (`0` when untimed).
 #[inline(always)]
-fn clock<K: Key>(begun: Begun) -> Option<Instant> {
+fn start_clock<K: Key>(begun: &mut Begun) -> u64 {
     if K::CONFIG.timing && begun.flags() & COUNTED != 0 && timing_on() {
-        Some(Instant::now())
+        begun.set(TIMED);
+        clock::now()
     } else {
-        None
+        0
     }
 }
 
@@ -346,16 +361,17 @@ pub fn observe(site: &Site, recorded: bool) {
 /// records a panic.
 pub struct Call<K: Key> {
     begun: Begun,
-    start: Option<Instant>,
+    start: u64,
     key: PhantomData<fn() -> K>,
 }
 
 impl<K: Key> Call<K> {
     #[inline(always)]
-    fn new(begun: Begun) -> Call<K> {
+    fn new(mut begun: Begun) -> Call<K> {
+        let start = start_clock::<K>(&mut begun);
         Call {
             begun,
-            start: clock::<K>(begun),
+            start,
             key: PhantomData,
         }
     }
@@ -439,26 +455,22 @@ fn overflow_panic(e: &DepthExceeded) -> ! {
     panic!("{e}")
 }
 
-#[inline]
-fn elapsed_ns(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
 /// The state of one async call, created at the call's first poll (the
 /// preamble of the generated `async` body runs there).
 pub struct AsyncCall<K: Key> {
     begun: Begun,
-    start: Option<Instant>,
+    start: u64,
     polling: bool,
     key: PhantomData<fn() -> K>,
 }
 
 impl<K: Key> AsyncCall<K> {
     #[inline(always)]
-    fn new(begun: Begun) -> AsyncCall<K> {
+    fn new(mut begun: Begun) -> AsyncCall<K> {
+        let start = start_clock::<K>(&mut begun);
         AsyncCall {
             begun,
-            start: clock::<K>(begun),
+            start,
             polling: false,
             key: PhantomData,
         }
@@ -574,7 +586,7 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool, K: Key> Future for Instrumented<F
         if let Poll::Ready(output) = &poll {
             if call.begun.flags() & COUNTED != 0 {
                 let is_err = this.is_err.take().is_some_and(|f| f(output));
-                let counted = call.begun.only(COUNTED);
+                let counted = call.begun.only(COUNTED | TIMED);
                 call.begun.clear(COUNTED);
                 end::<K>(
                     counted,
