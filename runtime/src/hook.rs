@@ -22,9 +22,15 @@
 //! * [`HookSlot::unwrap`] removes one layer and rebuilds the chain from the
 //!   original; [`HookSlot::original`] and [`HookSlot::is_wrapped`] answer from
 //!   the list of layers.
-//! * Calls read the current chain with one lock-free load (an atomically
-//!   swapped `Arc`); changes are serialised by a mutex and published whole,
-//!   so a concurrent call sees the old chain or the new one, never a mix.
+//! * Calls read the current chain without a lock, a reference count or a
+//!   thread-local: every chain a slot publishes is appended to the slot's
+//!   append-only list and the index of the latest is stored atomically, so a
+//!   call is one load, an index into the list, and the dynamic call.
+//!   Changes are serialised by a mutex and published whole, so a concurrent
+//!   call sees the old chain or the new one, never a mix. A replaced chain
+//!   stays in the list until the slot is dropped (it may still be running):
+//!   a few dozen bytes per layer per change, for hooks that change a
+//!   handful of times.
 //! * Every slot is listed by [`hooks()`], with its layers, where each was
 //!   added and how often each was called.
 //!
@@ -49,11 +55,9 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::SystemTime;
-
-use arc_swap::ArcSwap;
 
 /// The function type a slot holds: what a wrapper receives and returns.
 ///
@@ -260,6 +264,76 @@ struct Entry<A, R> {
 struct State<A, R> {
     original: Arc<HookFn<A, R>>,
     layers: Vec<Entry<A, R>>,
+    /// How many chains were published.
+    published: usize,
+}
+
+/// Chains held inline in the slot: the common life of a hook (the original,
+/// then a layer or two) needs no bucket, so a call follows one pointer less.
+const INLINE: usize = 8;
+/// Buckets of the list of published chains past [`INLINE`]: bucket `b`
+/// holds `2^b` chains.
+const BUCKETS: usize = usize::BITS as usize;
+
+type Cell<A, R> = OnceLock<Arc<HookFn<A, R>>>;
+type Bucket<A, R> = OnceLock<Box<[Cell<A, R>]>>;
+
+/// The chains a slot published, oldest first, never moved or removed while
+/// the slot lives, so a reader can call one through a plain reference.
+struct Published<A: 'static, R: 'static> {
+    inline: [Cell<A, R>; INLINE],
+    buckets: [Bucket<A, R>; BUCKETS],
+    latest: AtomicUsize,
+}
+
+/// The bucket and the position in it of chain `INLINE + i`.
+#[inline]
+fn locate(i: usize) -> (usize, usize) {
+    let k = i + 1;
+    let bucket = k.ilog2() as usize;
+    (bucket, k - (1 << bucket))
+}
+
+impl<A: 'static, R: 'static> Published<A, R> {
+    fn new(first: Arc<HookFn<A, R>>) -> Self {
+        let published = Published {
+            inline: [const { OnceLock::new() }; INLINE],
+            buckets: [const { OnceLock::new() }; BUCKETS],
+            latest: AtomicUsize::new(0),
+        };
+        published.put(0, first);
+        published
+    }
+
+    /// Stores chain `i` (under the slot's mutex, `i` one past the last).
+    fn put(&self, i: usize, chain: Arc<HookFn<A, R>>) {
+        let cell = match i.checked_sub(INLINE) {
+            None => &self.inline[i],
+            Some(i) => {
+                let (bucket, at) = locate(i);
+                &self.buckets[bucket]
+                    .get_or_init(|| (0..1usize << bucket).map(|_| OnceLock::new()).collect())[at]
+            }
+        };
+        let _ = cell.set(chain);
+    }
+
+    /// The latest chain.
+    #[inline]
+    fn latest(&self) -> Option<&HookFn<A, R>> {
+        let i = self.latest.load(Ordering::Acquire);
+        let cell = match self.inline.get(i) {
+            Some(cell) => cell,
+            None => self.bucketed(i - INLINE)?,
+        };
+        Some(&**cell.get()?)
+    }
+
+    #[cold]
+    fn bucketed(&self, i: usize) -> Option<&Cell<A, R>> {
+        let (bucket, at) = locate(i);
+        self.buckets[bucket].get()?.get(at)
+    }
 }
 
 /// A slot holding a function value that integrations may wrap, each at most
@@ -280,9 +354,8 @@ struct State<A, R> {
 /// ```
 pub struct HookSlot<A: 'static, R: 'static> {
     name: &'static str,
-    /// The published chain. `ArcSwap` needs a sized pointee, hence the
-    /// inner `Arc`: a call is one atomic load and one dynamic call.
-    current: ArcSwap<Arc<HookFn<A, R>>>,
+    /// Every chain published, and which is current.
+    published: Published<A, R>,
     state: Mutex<State<A, R>>,
 }
 
@@ -295,13 +368,13 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// ```
     pub fn new(name: &'static str, original: impl Fn(A) -> R + Send + Sync + 'static) -> Self {
         let original: Arc<HookFn<A, R>> = Arc::new(original);
-        let current = ArcSwap::from_pointee(Arc::clone(&original));
         HookSlot {
             name,
-            current,
+            published: Published::new(Arc::clone(&original)),
             state: Mutex::new(State {
                 original,
                 layers: Vec::new(),
+                published: 1,
             }),
         }
     }
@@ -317,7 +390,8 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     }
 
     /// Calls the current chain: the outermost layer, which calls the one
-    /// beneath it, down to the original. Lock-free: one atomic load.
+    /// beneath it, down to the original. Lock-free: one atomic load, no
+    /// reference count.
     ///
     /// ```
     /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
@@ -325,8 +399,20 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// ```
     #[inline]
     pub fn call(&self, args: A) -> R {
-        let chain = self.current.load();
-        (**chain)(args)
+        match self.published.latest() {
+            Some(chain) => chain(args),
+            None => self.call_locked(args),
+        }
+    }
+
+    /// The latest chain is always stored before its index is published, so
+    /// a call never gets here; if it ever did, it would call the chain
+    /// rebuilt under the lock rather than fail.
+    #[cold]
+    #[inline(never)]
+    fn call_locked(&self, args: A) -> R {
+        let chain = Self::build(&self.lock());
+        chain(args)
     }
 
     /// The function the slot was created with, without any layer.
@@ -431,7 +517,7 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
             layer: Arc::clone(&layer),
             factory: Arc::new(wrap),
         });
-        self.publish(&state);
+        self.publish(&mut state);
         all_layers().push((self.name, Arc::clone(&layer)));
         Ok(layer.info())
     }
@@ -461,14 +547,14 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
             });
         };
         let removed = state.layers.remove(pos);
-        self.publish(&state);
+        self.publish(&mut state);
         all_layers().retain(|(_, l)| !Arc::ptr_eq(l, &removed.layer));
         Ok(())
     }
 
     /// Builds the chain from the original through every layer (each layer's
-    /// wrapper counted) and publishes it with one atomic store.
-    fn publish(&self, state: &State<A, R>) {
+    /// wrapper counted).
+    fn build(state: &State<A, R>) -> Arc<HookFn<A, R>> {
         let mut chain = Arc::clone(&state.original);
         for entry in &state.layers {
             let wrapped = (entry.factory)(chain);
@@ -478,7 +564,16 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
                 wrapped(a)
             });
         }
-        self.current.store(Arc::new(chain));
+        chain
+    }
+
+    /// Builds the chain, appends it to the published list, and makes it the
+    /// current one with one atomic store.
+    fn publish(&self, state: &mut State<A, R>) {
+        let i = state.published;
+        self.published.put(i, Self::build(state));
+        self.published.latest.store(i, Ordering::Release);
+        state.published = i + 1;
     }
 
     fn lock(&self) -> MutexGuard<'_, State<A, R>> {
@@ -538,4 +633,44 @@ pub fn install_panic_hook_once(
         previous(info);
     }));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_tile_the_indices() {
+        let mut next = (0, 0);
+        for i in 0..10_000 {
+            let (bucket, at) = locate(i);
+            assert_eq!((bucket, at), next, "chain {}", INLINE + i);
+            next = if at + 1 == 1 << bucket {
+                (bucket + 1, 0)
+            } else {
+                (bucket, at + 1)
+            };
+        }
+    }
+
+    #[test]
+    fn every_published_chain_is_the_latest_in_turn_and_stays_callable() {
+        let slot = HookSlot::new("test::chains", |x: u32| x);
+        for n in 1..=300u32 {
+            // Rebuilding the chain with `n` layers publishes a new chain.
+            slot.unwrap("outer").ok();
+            slot.wrap_once("outer", move |inner| Arc::new(move |x| inner(x) + n));
+            assert_eq!(slot.call(0), n);
+        }
+        let state = slot.lock();
+        assert_eq!(state.published, 1 + 2 * 300 - 1);
+        drop(state);
+        for i in 0..(1 + 2 * 300 - 1) {
+            let cell = match slot.published.inline.get(i) {
+                Some(cell) => cell,
+                None => slot.published.bucketed(i - INLINE).unwrap(),
+            };
+            assert!(cell.get().is_some(), "chain {i} was dropped");
+        }
+    }
 }

@@ -164,7 +164,8 @@ fn an_async_call_finished_on_another_thread_is_never_in_flight_negative() {
 }
 
 /// The model of `HookSlot`: the layer list under a mutex, the published
-/// chain as an index into immutable versions, stored after each change.
+/// chain as an index into the slot's append-only list of immutable chains,
+/// stored (release) after the chain is appended.
 struct Slot {
     layers: Mutex<Vec<&'static str>>,
     versions: Mutex<Vec<Arc<Vec<&'static str>>>>,
