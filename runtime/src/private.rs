@@ -269,7 +269,11 @@ fn begin<K: Key>(push: bool) -> Begun {
                 if cfg.stats {
                     begun.set(COUNTED);
                     local.block(site).start();
-                    site.stats.depth(depth);
+                    // Depth 1 needs no note: a snapshot with calls has
+                    // `deepest >= 1`.
+                    if depth > 1 {
+                        site.stats.depth(depth);
+                    }
                 }
             }
         }
@@ -312,7 +316,9 @@ fn end<K: Key>(begun: Begun, start: u64, outcome: Outcome) {
     }
     let site = K::site();
     let elapsed = match outcome {
-        Outcome::Ok | Outcome::Err if flags & TIMED != 0 => Some(clock::since(start)),
+        Outcome::Ok | Outcome::Err if K::CONFIG.timing && flags & TIMED != 0 => {
+            Some(clock::since(start))
+        }
         _ => None,
     };
     let done = K::local().try_with(|local| {

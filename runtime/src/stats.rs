@@ -461,7 +461,12 @@ impl SiteStats {
             panics: raw.panics,
             cancelled: raw.cancelled,
             in_flight: raw.calls - finished,
-            deepest: self.deepest.load(Ordering::Relaxed),
+            // Calls at depth 1 do not note it (the common case stays a
+            // register compare): any counted call was at depth 1 or more.
+            deepest: self
+                .deepest
+                .load(Ordering::Relaxed)
+                .max(u32::from(raw.calls > 0)),
             depth_overflows: raw.overflows,
             latency: Latency::from_buckets(&merged, raw.sum_ns, max_ns),
         };
