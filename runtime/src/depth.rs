@@ -168,17 +168,25 @@ impl Chain {
 /// Chains of exited threads.
 static POOL: Mutex<Vec<&'static Chain>> = Mutex::new(Vec::new());
 
+/// What a function's thread-local points at once attached: this thread's
+/// chain, and this thread's block of the function's counters.
+#[derive(Clone, Copy)]
+pub(crate) struct Attached {
+    pub(crate) chain: &'static Chain,
+    pub(crate) block: &'static Block,
+}
+
 /// The per-function thread-local the attribute declares: how deep the
-/// function is on this thread's chain, this thread's chain, and this
-/// thread's block of the function's counters. It has no destructor, so
+/// function is on this thread's chain, and this thread's chain and block of
+/// the function's counters (attached together at the thread's first call of
+/// the function, so one check covers both). It has no destructor, so
 /// reaching it is a plain thread-local access that cannot fail; this
 /// thread's [`OWNED`] list unhooks it and gives the chain and the block back
 /// when the thread exits.
 #[doc(hidden)]
 pub struct Local {
     pub(crate) depth: Cell<u32>,
-    pub(crate) chain: Cell<Option<&'static Chain>>,
-    pub(crate) block: Cell<Option<&'static Block>>,
+    pub(crate) attached: Cell<Option<Attached>>,
 }
 
 impl Local {
@@ -187,25 +195,29 @@ impl Local {
     pub const fn new() -> Local {
         Local {
             depth: Cell::new(0),
-            chain: Cell::new(None),
-            block: Cell::new(None),
+            attached: Cell::new(None),
         }
     }
 
-    /// This thread's chain; `key` is the thread-local that holds `self`.
-    /// `None` once the thread's own thread-locals are being destroyed: then
-    /// the call runs without depth bookkeeping.
+    /// This thread's chain and block of `site`'s counters; `key` is the
+    /// thread-local that holds `self`. `None` once the thread's own
+    /// thread-locals are being destroyed: then the call runs without depth
+    /// bookkeeping and counts in the site's shared counters.
     #[inline]
-    pub(crate) fn chain(&self, key: &'static LocalKey<Local>) -> Option<&'static Chain> {
-        match self.chain.get() {
-            Some(chain) => Some(chain),
-            None => self.attach(key),
+    pub(crate) fn attached(
+        &self,
+        site: &'static Site,
+        key: &'static LocalKey<Local>,
+    ) -> Option<Attached> {
+        match self.attached.get() {
+            Some(attached) => Some(attached),
+            None => self.attach(site, key),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn attach(&self, key: &'static LocalKey<Local>) -> Option<&'static Chain> {
+    fn attach(&self, site: &'static Site, key: &'static LocalKey<Local>) -> Option<Attached> {
         OWNED
             .try_with(|owned| {
                 let chain = owned.chain.get().unwrap_or_else(|| {
@@ -224,27 +236,14 @@ impl Local {
                     chain
                 });
                 owned.keys.borrow_mut().push(key);
-                self.chain.set(Some(chain));
-                chain
+                let attached = Attached {
+                    chain,
+                    block: site.stats.new_block(site),
+                };
+                self.attached.set(Some(attached));
+                attached
             })
             .ok()
-    }
-
-    /// This thread's block of `site`'s counters (the chain is attached).
-    #[inline]
-    pub(crate) fn block(&self, site: &'static Site) -> &'static Block {
-        match self.block.get() {
-            Some(block) => block,
-            None => self.attach_block(site),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn attach_block(&self, site: &'static Site) -> &'static Block {
-        let block = site.stats.new_block(site);
-        self.block.set(Some(block));
-        block
     }
 }
 
@@ -254,7 +253,8 @@ impl Default for Local {
     }
 }
 
-/// What a thread holds: its chain, and the thread-locals pointing at it.
+/// What a thread holds: its chain, and the thread-locals pointing at it
+/// (each also holding a block).
 struct Owned {
     chain: Cell<Option<&'static Chain>>,
     keys: RefCell<Vec<&'static LocalKey<Local>>>,
@@ -266,10 +266,9 @@ impl Drop for Owned {
             // A `Local` has no destructor, so it outlives this one: unhook it
             // before another thread can take over its chain and block.
             let _ = key.try_with(|local| {
-                local.chain.set(None);
                 local.depth.set(0);
-                if let Some(block) = local.block.take() {
-                    block.release();
+                if let Some(attached) = local.attached.take() {
+                    attached.block.release();
                 }
             });
         }

@@ -29,7 +29,7 @@ use std::mem::ManuallyDrop;
 
 use crate::clock;
 use crate::depth;
-use crate::depth::{max_total_depth, Chain};
+use crate::depth::{max_total_depth, Attached, Chain};
 use crate::site::{CALLED, ENABLED, INDEX_SHIFT, REGISTERED};
 use std::sync::atomic::Ordering;
 
@@ -242,7 +242,7 @@ fn begin<K: Key>(push: bool) -> Begun {
     // `Result` made the compiler copy it through memory.
     let mut begun = Begun::new(TRACKED);
     let reached = key.try_with(|local| {
-        let Some(chain) = local.chain(key) else {
+        let Some(Attached { chain, block }) = local.attached(site, key) else {
             return false;
         };
         let before = local.depth.get();
@@ -262,13 +262,13 @@ fn begin<K: Key>(push: bool) -> Begun {
         if enabled {
             if aside {
                 if cfg.stats {
-                    local.block(site).overflow();
+                    block.overflow();
                 }
             } else if !(cfg.outermost && depth > 1) {
                 begun.set(SPAN);
                 if cfg.stats {
                     begun.set(COUNTED);
-                    local.block(site).start();
+                    block.start();
                     // Depth 1 needs no note: a snapshot with calls has
                     // `deepest >= 1`.
                     if depth > 1 {
@@ -322,8 +322,8 @@ fn end<K: Key>(begun: Begun, start: u64, outcome: Outcome) {
         _ => None,
     };
     let done = K::local().try_with(|local| {
-        // A call entered untracked finds no chain here either.
-        let Some(chain) = local.chain.get() else {
+        // A call entered untracked finds nothing attached here either.
+        let Some(Attached { chain, block }) = local.attached.get() else {
             return false;
         };
         if flags & TRACKED != 0 {
@@ -331,7 +331,6 @@ fn end<K: Key>(begun: Begun, start: u64, outcome: Outcome) {
             chain.restore(begun.total());
         }
         if flags & COUNTED != 0 {
-            let block = local.block(site);
             match elapsed {
                 Some(ns) => block.finish_timed(outcome, ns),
                 None => block.finish(outcome),
@@ -444,7 +443,7 @@ fn overflowed(site: &'static Site, cfg: Config, local: &'static LocalKey<Local>)
     if site.ctl.load(Ordering::Relaxed) & ENABLED != 0
         && cfg.stats
         && local
-            .try_with(|l| l.chain(local).map(|_| l.block(site).overflow()))
+            .try_with(|l| l.attached(site, local).map(|a| a.block.overflow()))
             .ok()
             .flatten()
             .is_none()
@@ -620,7 +619,7 @@ impl<K: Key> PollGuard<K> {
         let key = K::local();
         let entered = key
             .try_with(|l| {
-                let chain = l.chain(key)?;
+                let Attached { chain, .. } = l.attached(K::site(), key)?;
                 let depth = l.depth.get();
                 l.depth.set(depth.wrapping_add(1));
                 // Past the ceiling a poll still runs; the call was counted
