@@ -44,15 +44,20 @@
 //!
 //! # Cost
 //!
-//! After its first call, an instrumented call takes no lock, allocates
-//! nothing and hashes nothing. One relaxed load of the site's `ctl` word
-//! decides the common cases inline: a switched-off function, or one with
-//! `stats = false`, goes no further. Otherwise one out-of-line call bumps the
-//! function's depth in a thread-local table, pushes it on the chain, and adds
-//! one to a per-thread shard of its counters; the exit adds the outcome, and
-//! with timing on two clock reads measure the call. `benches/BENCHMARKS.md`
-//! in the repository has the measured figures against `tracing::instrument`
-//! and other peers.
+//! After its first call on a thread, an instrumented call takes no lock,
+//! allocates nothing, hashes nothing and makes no atomic read-modify-write.
+//! Everything is compiled inline into the function, with its options as
+//! constants. One relaxed load of the site's `ctl` word decides the common
+//! cases: a switched-off function, or one with `stats = false`, goes no
+//! further. Otherwise one access to the function's own thread-local gives its
+//! depth, this thread's chain of active calls and this thread's block of the
+//! function's counters; the call bumps the depth, pushes itself on the chain
+//! and counts itself with a plain load and store (only its thread writes that
+//! block), and the exit puts the depth and the chain back and counts the
+//! outcome. With timing on, two reads of the CPU's time-stamp counter
+//! (through `quanta`) measure the call. `benches/BENCHMARKS.md` in the
+//! repository has the measured figures against `tracing::instrument` and
+//! other peers.
 //!
 //! # Registration
 //!
