@@ -261,8 +261,13 @@ struct Entry<A, R> {
     factory: Factory<A, R>,
 }
 
+/// Makes the original into a published chain of its own: a `Box` around the
+/// original's concrete type, so calling it is one dynamic call.
+type Plain<A, R> = Box<dyn Fn() -> Box<HookFn<A, R>> + Send + Sync>;
+
 struct State<A, R> {
     original: Arc<HookFn<A, R>>,
+    plain: Plain<A, R>,
     layers: Vec<Entry<A, R>>,
     /// How many chains were published.
     published: usize,
@@ -275,7 +280,7 @@ const INLINE: usize = 8;
 /// holds `2^b` chains.
 const BUCKETS: usize = usize::BITS as usize;
 
-type Cell<A, R> = OnceLock<Arc<HookFn<A, R>>>;
+type Cell<A, R> = OnceLock<Box<HookFn<A, R>>>;
 type Bucket<A, R> = OnceLock<Box<[Cell<A, R>]>>;
 
 /// The chains a slot published, oldest first, never moved or removed while
@@ -295,7 +300,7 @@ fn locate(i: usize) -> (usize, usize) {
 }
 
 impl<A: 'static, R: 'static> Published<A, R> {
-    fn new(first: Arc<HookFn<A, R>>) -> Self {
+    fn new(first: Box<HookFn<A, R>>) -> Self {
         let published = Published {
             inline: [const { OnceLock::new() }; INLINE],
             buckets: [const { OnceLock::new() }; BUCKETS],
@@ -306,7 +311,7 @@ impl<A: 'static, R: 'static> Published<A, R> {
     }
 
     /// Stores chain `i` (under the slot's mutex, `i` one past the last).
-    fn put(&self, i: usize, chain: Arc<HookFn<A, R>>) {
+    fn put(&self, i: usize, chain: Box<HookFn<A, R>>) {
         let cell = match i.checked_sub(INLINE) {
             None => &self.inline[i],
             Some(i) => {
@@ -367,12 +372,18 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// assert_eq!(slot.call(4), 8);
     /// ```
     pub fn new(name: &'static str, original: impl Fn(A) -> R + Send + Sync + 'static) -> Self {
-        let original: Arc<HookFn<A, R>> = Arc::new(original);
+        let typed = Arc::new(original);
+        let original: Arc<HookFn<A, R>> = Arc::clone(&typed) as Arc<HookFn<A, R>>;
+        let plain: Plain<A, R> = Box::new(move || {
+            let f = Arc::clone(&typed);
+            Box::new(move |a| f(a))
+        });
         HookSlot {
             name,
-            published: Published::new(Arc::clone(&original)),
+            published: Published::new(plain()),
             state: Mutex::new(State {
                 original,
+                plain,
                 layers: Vec::new(),
                 published: 1,
             }),
@@ -553,10 +564,14 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     }
 
     /// Builds the chain from the original through every layer (each layer's
-    /// wrapper counted).
-    fn build(state: &State<A, R>) -> Arc<HookFn<A, R>> {
+    /// wrapper counted). Layers get the function beneath them as an `Arc`;
+    /// the outermost is boxed, which is what a call goes through.
+    fn build(state: &State<A, R>) -> Box<HookFn<A, R>> {
+        let Some((outermost, inner)) = state.layers.split_last() else {
+            return (state.plain)();
+        };
         let mut chain = Arc::clone(&state.original);
-        for entry in &state.layers {
+        for entry in inner {
             let wrapped = (entry.factory)(chain);
             let layer = Arc::clone(&entry.layer);
             chain = Arc::new(move |a| {
@@ -564,7 +579,12 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
                 wrapped(a)
             });
         }
-        chain
+        let wrapped = (outermost.factory)(chain);
+        let layer = Arc::clone(&outermost.layer);
+        Box::new(move |a| {
+            layer.calls.fetch_add(1, Ordering::Relaxed);
+            wrapped(a)
+        })
     }
 
     /// Builds the chain, appends it to the published list, and makes it the
