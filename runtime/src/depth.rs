@@ -4,18 +4,23 @@
 //!
 //! Every instrumented function has its own thread-local (a [`Local`] the
 //! attribute declares next to the function's site, so the access compiles to
-//! a direct thread-local load in the caller's crate) holding the function's
-//! depth on this thread's chain and this thread's block of its counters.
-//! "How deep is this function here" is one thread-local read. Each thread
-//! also keeps the total number of active instrumented calls and the chain of
-//! them, outermost first, in one fixed-capacity thread-local of this crate,
-//! made of `Cell`s and without a destructor: the [`HEAD`] outermost calls
-//! exactly, and a ring of the [`TAIL`] innermost ones. Entering a call is an
-//! increment of the function's depth and one out-of-line call that bumps the
-//! total and records the frame; leaving is the reverse. Nothing is
-//! allocated, hashed or scanned.
+//! a direct thread-local load in the function's own crate) holding the
+//! function's depth on this thread's chain and, attached at the thread's
+//! first call of the function, this thread's [`Chain`] and this thread's
+//! block of the function's counters. "How deep is this function here" is one
+//! thread-local read.
 //!
-//! For async functions the same table counts *polls* on the stack: a future
+//! A [`Chain`] is the thread's total number of active instrumented calls and
+//! their sites, outermost first, in fixed capacity: the [`HEAD`] outermost
+//! calls exactly, and a ring of the [`TAIL`] innermost ones (each frame is the
+//! site's registry index). Entering a call bumps the function's depth and the
+//! chain's total and records the frame, all inline in the caller; leaving
+//! stores back the depth and the total saved at entry. Nothing is allocated,
+//! hashed or scanned, and nothing is shared with another thread: a chain
+//! (like a counter block) is only handed to a new thread, through a mutex,
+//! after its thread exited.
+//!
+//! For async functions the same bookkeeping counts *polls* on the stack: a future
 //! is on the chain only while it is being polled, so tasks interleaved on
 //! one thread never see each other, a task that moves to another thread
 //! brings nothing with it, and an async function that awaits itself (boxed

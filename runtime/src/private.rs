@@ -117,7 +117,7 @@ pub trait Key: 'static {
     fn local() -> &'static LocalKey<Local>;
 }
 
-/// Flags of a call: on the depth chain (sync: pushed, must pop; async: each
+/// Flags of a call: on the depth chain (sync: pushed, restored at exit; async: each
 /// poll pushes), counted in the stats, and inside a span.
 const TRACKED: u32 = 1;
 const COUNTED: u32 = 1 << 1;
