@@ -356,7 +356,7 @@ fn start_clock<K: Key>(begun: &mut Begun) -> u64 {
 }
 
 /// Tells the site whether the subscriber recorded this call's span (for
-/// [`crate::diagnose`]).
+/// [`crate::diagnose()`]).
 #[inline]
 pub fn observe(site: &Site, recorded: bool) {
     site.observe_span(recorded);
