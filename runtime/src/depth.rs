@@ -68,7 +68,25 @@ static MAX_TOTAL: AtomicU32 = AtomicU32::new(DEFAULT_MAX_TOTAL_DEPTH);
 /// instrument_once::set_max_total_depth(instrument_once::DEFAULT_MAX_TOTAL_DEPTH);
 /// ```
 pub fn set_max_total_depth(n: u32) {
-    MAX_TOTAL.store(n.max(1), Ordering::Relaxed);
+    // Under the chains' lock, so a chain made meanwhile gets the new value.
+    let chains = chains();
+    let n = n.max(1);
+    MAX_TOTAL.store(n, Ordering::Relaxed);
+    for chain in &chains.all {
+        chain.shallow.store(shallow(n), Ordering::Relaxed);
+    }
+}
+
+/// Below this chain length a push goes to the head and cannot be past the
+/// ceiling `limit`: one compare decides both.
+const fn shallow(limit: u32) -> u32 {
+    #[allow(clippy::cast_possible_truncation)] // HEAD is small
+    let head = HEAD as u32;
+    if limit < head {
+        limit
+    } else {
+        head
+    }
 }
 
 /// The current per-thread ceiling (see [`set_max_total_depth`]).
@@ -97,6 +115,9 @@ pub(crate) const TAIL: usize = 128;
 pub(crate) struct Chain {
     /// All active instrumented calls (past the ceiling too).
     total: AtomicU32,
+    /// The smaller of [`HEAD`] and the ceiling (kept by
+    /// [`set_max_total_depth`]).
+    shallow: AtomicU32,
     /// Registry index of the site of each of the [`HEAD`] outermost calls.
     head: [AtomicU32; HEAD],
     /// Registry index of the site of call `i >= HEAD` at `i % TAIL`.
@@ -109,19 +130,32 @@ impl Chain {
     /// value [`Chain::restore`] puts back when the call ends. A call pushed
     /// with the chain already at the per-thread ceiling steps aside.
     #[inline]
-    pub(crate) fn push(&self, index: u32) -> u32 {
+    pub(crate) fn push(&self, index: u32) -> (u32, bool) {
         let total = self.total.load(Ordering::Relaxed);
         self.total.store(total.wrapping_add(1), Ordering::Relaxed);
-        // Two stores under a branch rather than one store at a computed
-        // slot: the store's address is then known as soon as `total` is,
-        // which measurably shortens back-to-back calls (`benches/src/bin/ab.rs`).
+        // A shallow chain (the common case) is one compare: the frame goes
+        // to the head and the ceiling is not reached. Two stores under a
+        // branch rather than one at a computed slot: the store's address is
+        // known as soon as `total` is (`benches/src/bin/ab.rs`).
+        if total < self.shallow.load(Ordering::Relaxed) {
+            self.head[total as usize & (HEAD - 1)].store(index, Ordering::Relaxed);
+            (total, false)
+        } else {
+            (total, self.push_deep(total, index))
+        }
+    }
+
+    /// [`Chain::push`] past the head or near a low ceiling.
+    #[cold]
+    #[inline(never)]
+    fn push_deep(&self, total: u32, index: u32) -> bool {
         let i = total as usize;
         if i < HEAD {
             self.head[i].store(index, Ordering::Relaxed);
         } else {
             self.ring[i & (TAIL - 1)].store(index, Ordering::Relaxed);
         }
-        total
+        total >= MAX_TOTAL.load(Ordering::Relaxed)
     }
 
     /// Ends the innermost call: the chain's length goes back to `total`,
@@ -170,8 +204,20 @@ impl Chain {
     }
 }
 
-/// Chains of exited threads.
-static POOL: Mutex<Vec<&'static Chain>> = Mutex::new(Vec::new());
+/// Every chain, and those of exited threads.
+struct Chains {
+    all: Vec<&'static Chain>,
+    free: Vec<&'static Chain>,
+}
+
+static CHAINS: Mutex<Chains> = Mutex::new(Chains {
+    all: Vec::new(),
+    free: Vec::new(),
+});
+
+fn chains() -> std::sync::MutexGuard<'static, Chains> {
+    CHAINS.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// What a function's thread-local points at once attached: this thread's
 /// chain, and this thread's block of the function's counters.
@@ -226,17 +272,17 @@ impl Local {
         OWNED
             .try_with(|owned| {
                 let chain = owned.chain.get().unwrap_or_else(|| {
-                    let chain = POOL
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .pop()
-                        .unwrap_or_else(|| {
-                            Box::leak(Box::new(Chain {
-                                total: AtomicU32::new(0),
-                                head: [const { AtomicU32::new(0) }; HEAD],
-                                ring: [const { AtomicU32::new(0) }; TAIL],
-                            }))
-                        });
+                    let mut chains = chains();
+                    let chain = chains.free.pop().unwrap_or_else(|| {
+                        let chain: &'static Chain = Box::leak(Box::new(Chain {
+                            total: AtomicU32::new(0),
+                            shallow: AtomicU32::new(shallow(MAX_TOTAL.load(Ordering::Relaxed))),
+                            head: [const { AtomicU32::new(0) }; HEAD],
+                            ring: [const { AtomicU32::new(0) }; TAIL],
+                        }));
+                        chains.all.push(chain);
+                        chain
+                    });
                     owned.chain.set(Some(chain));
                     chain
                 });
@@ -279,9 +325,7 @@ impl Drop for Owned {
         }
         if let Some(chain) = self.chain.take() {
             chain.total.store(0, Ordering::Relaxed);
-            POOL.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(chain);
+            chains().free.push(chain);
         }
     }
 }

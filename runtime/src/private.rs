@@ -253,9 +253,9 @@ fn begin<K: Key>(push: bool) -> Begun {
         }
         let aside = if push {
             local.depth.set(depth);
-            let total = chain.push(ctl >> INDEX_SHIFT);
+            let (total, aside) = chain.push(ctl >> INDEX_SHIFT);
             begun.save(before, total);
-            total >= max_total_depth()
+            aside
         } else {
             chain.total() >= max_total_depth()
         };
@@ -624,7 +624,8 @@ impl<K: Key> PollGuard<K> {
                 l.depth.set(depth.wrapping_add(1));
                 // Past the ceiling a poll still runs; the call was counted
                 // (or not) at its start.
-                let total = chain.push(K::site().ctl.load(Ordering::Relaxed) >> INDEX_SHIFT);
+                let (total, _aside) =
+                    chain.push(K::site().ctl.load(Ordering::Relaxed) >> INDEX_SHIFT);
                 Some((chain, depth, total))
             })
             .ok()

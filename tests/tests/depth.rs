@@ -211,20 +211,26 @@ fn deep(n: u32) -> u32 {
 #[test]
 fn past_the_per_thread_ceiling_instrumentation_steps_aside() {
     let _g = global_lock();
-    instrument_once::set_max_total_depth(10);
-    let (v, lines) = record(tracing::Level::TRACE, || deep(29));
-    instrument_once::set_max_total_depth(instrument_once::DEFAULT_MAX_TOTAL_DEPTH);
-    assert_eq!(v, 29, "behaviour unchanged");
-    assert_eq!(
-        lines.iter().filter(|l| l.starts_with("new deep")).count(),
-        10
-    );
-    let s = site!(deep).stats();
-    assert_eq!(
-        (s.calls, s.ok, s.depth_overflows, s.in_flight),
-        (10, 10, 20, 0),
-        "{s:?}"
-    );
+    // Above and below the 16 outermost frames a chain keeps apart; the
+    // second, lower ceiling is set while this thread's chain exists.
+    for ceiling in [20u32, 10] {
+        site!(deep).reset_stats();
+        instrument_once::set_max_total_depth(ceiling);
+        let (v, lines) = record(tracing::Level::TRACE, || deep(29));
+        instrument_once::set_max_total_depth(instrument_once::DEFAULT_MAX_TOTAL_DEPTH);
+        assert_eq!(v, 29, "behaviour unchanged");
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("new deep")).count(),
+            ceiling as usize
+        );
+        let s = site!(deep).stats();
+        let n = u64::from(ceiling);
+        assert_eq!(
+            (s.calls, s.ok, s.depth_overflows, s.in_flight),
+            (n, n, 30 - n, 0),
+            "{s:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- threads
