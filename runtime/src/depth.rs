@@ -107,11 +107,13 @@ pub(crate) const TAIL: usize = 128;
 
 /// A thread's chain of active instrumented calls.
 ///
-/// While a thread holds a chain only that thread touches it, so the relaxed
-/// atomics compile to plain loads and stores; they are atomics because a
-/// chain goes back to a pool when its thread exits and the next new thread
-/// takes it over (through the pool's mutex). So the number of chains is the
-/// largest number of threads that ran instrumented code at once.
+/// While a thread holds a chain only that thread touches it (but for
+/// `shallow`, which [`set_max_total_depth`] stores from any thread), so the
+/// relaxed atomics compile to plain loads and stores; they are atomics
+/// because a chain goes back to a free list when its thread exits and the
+/// next new thread takes it over (through the list's mutex). So the number
+/// of chains is the largest number of threads that ran instrumented code at
+/// once.
 pub(crate) struct Chain {
     /// All active instrumented calls (past the ceiling too).
     total: AtomicU32,
