@@ -173,7 +173,6 @@ impl Raw {
 
 /// Event counters. In a [`Block`] only its owning thread writes them, with a
 /// plain load and store; the shared set in [`SiteStats`] takes atomic adds.
-#[derive(Default)]
 struct Counters {
     calls: AtomicU64,
     ok: AtomicU64,
@@ -223,8 +222,8 @@ fn bump(cell: &AtomicU64, order: Ordering) {
 
 /// One thread's counters for one site.
 ///
-/// A block belongs to one thread at a time: the thread-local `Local` of the
-/// site holds it, and only that thread writes it. When the thread exits, the
+/// A block belongs to one thread at a time: the function's thread-local
+/// (`Local`) on that thread points at it, and only that thread writes it. When the thread exits, the
 /// block goes to the site's free list *with its counts*, and the next thread
 /// that calls the site takes it over and keeps adding: nothing is folded or
 /// moved, so no reader can see a count twice or lose it, and the number of
@@ -278,8 +277,8 @@ static NEXT_HIST: AtomicUsize = AtomicUsize::new(0);
 
 /// The counters of one site.
 pub(crate) struct SiteStats {
-    /// Calls made where the thread-local is gone (from thread-local
-    /// destructors at thread exit): atomic adds.
+    /// Calls made while their thread's thread-locals are being destroyed
+    /// (from thread-local destructors at thread exit): atomic adds.
     shared: Counters,
     blocks: Mutex<Blocks>,
     hists: [OnceLock<Box<Histogram>>; HIST_SHARDS],
