@@ -355,6 +355,18 @@ fn start_clock<K: Key>(begun: &mut Begun) -> u64 {
     }
 }
 
+/// Enters a call ([`begin`]) and starts its clock; `Err`, with the
+/// overflow counted, when `max_depth` would be exceeded.
+#[inline(always)]
+fn try_begin<K: Key>(push: bool) -> Result<(Begun, u64), DepthExceeded> {
+    let mut begun = begin::<K>(push);
+    if begun.flags() & OVERFLOW != 0 {
+        return Err(overflowed(K::site(), K::CONFIG, K::local()));
+    }
+    let start = start_clock::<K>(&mut begun);
+    Ok((begun, start))
+}
+
 /// Tells the site whether the subscriber recorded this call's span (for
 /// [`crate::diagnose()`]).
 #[inline]
@@ -371,26 +383,12 @@ pub struct Call<K: Key> {
 }
 
 impl<K: Key> Call<K> {
-    #[inline(always)]
-    fn new(mut begun: Begun) -> Call<K> {
-        let start = start_clock::<K>(&mut begun);
-        Call {
-            begun,
-            start,
-            key: PhantomData,
-        }
-    }
-
     /// Enters a call; panics with the [`DepthExceeded`] message when
     /// `max_depth` is exceeded.
     #[inline(always)]
     #[must_use]
     pub fn enter() -> Call<K> {
-        let begun = begin::<K>(true);
-        if begun.flags() & OVERFLOW != 0 {
-            overflow_panic(&overflowed(K::site(), K::CONFIG, K::local()));
-        }
-        Call::new(begun)
+        Call::try_enter().unwrap_or_else(|e| overflow_panic(&e))
     }
 
     /// Enters a call; `Err` when `max_depth` is exceeded (the body must not
@@ -401,11 +399,12 @@ impl<K: Key> Call<K> {
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     #[inline(always)]
     pub fn try_enter() -> Result<Call<K>, DepthExceeded> {
-        let begun = begin::<K>(true);
-        if begun.flags() & OVERFLOW != 0 {
-            return Err(overflowed(K::site(), K::CONFIG, K::local()));
-        }
-        Ok(Call::new(begun))
+        let (begun, start) = try_begin::<K>(true)?;
+        Ok(Call {
+            begun,
+            start,
+            key: PhantomData,
+        })
     }
 
     /// Whether this call should open a span (enabled, within the ceiling,
@@ -470,26 +469,11 @@ pub struct AsyncCall<K: Key> {
 }
 
 impl<K: Key> AsyncCall<K> {
-    #[inline(always)]
-    fn new(mut begun: Begun) -> AsyncCall<K> {
-        let start = start_clock::<K>(&mut begun);
-        AsyncCall {
-            begun,
-            start,
-            polling: false,
-            key: PhantomData,
-        }
-    }
-
     /// Starts an async call; panics on a `max_depth` overflow.
     #[inline(always)]
     #[must_use]
     pub fn start() -> AsyncCall<K> {
-        let begun = begin::<K>(false);
-        if begun.flags() & OVERFLOW != 0 {
-            overflow_panic(&overflowed(K::site(), K::CONFIG, K::local()));
-        }
-        AsyncCall::new(begun)
+        AsyncCall::try_start().unwrap_or_else(|e| overflow_panic(&e))
     }
 
     /// Starts an async call; `Err` on a `max_depth` overflow.
@@ -499,11 +483,13 @@ impl<K: Key> AsyncCall<K> {
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     #[inline(always)]
     pub fn try_start() -> Result<AsyncCall<K>, DepthExceeded> {
-        let begun = begin::<K>(false);
-        if begun.flags() & OVERFLOW != 0 {
-            return Err(overflowed(K::site(), K::CONFIG, K::local()));
-        }
-        Ok(AsyncCall::new(begun))
+        let (begun, start) = try_begin::<K>(false)?;
+        Ok(AsyncCall {
+            begun,
+            start,
+            polling: false,
+            key: PhantomData,
+        })
     }
 
     /// Whether this call should open a span.
