@@ -299,7 +299,6 @@ fn untracked(site: &'static Site, cfg: Config, enabled: bool) -> Begun {
     if cfg.stats {
         begun.set(COUNTED);
         site.stats.start_shared();
-        site.stats.depth(1);
     }
     begun
 }
