@@ -15,7 +15,10 @@
 //! calls exactly, and a ring of the [`TAIL`] innermost ones (each frame is the
 //! site's registry index). Entering a call bumps the function's depth and the
 //! chain's total and records the frame, all inline in the caller; leaving
-//! stores back the depth and the total saved at entry. Nothing is allocated,
+//! stores back the depth and the total saved at entry. On an empty chain (an
+//! outermost call) the function's depth is known to be 0 without reading it,
+//! so entry and exit store constants and consecutive outermost calls do not
+//! wait on each other's stores. Nothing is allocated,
 //! hashed or scanned, and nothing is shared with another thread: a chain
 //! (like a counter block) is only handed to a new thread, through a mutex,
 //! after its thread exited.
@@ -145,6 +148,13 @@ impl Chain {
         } else {
             (total, self.push_deep(total, index))
         }
+    }
+
+    /// [`Chain::push`] on an empty chain (the ceiling is at least 1).
+    #[inline]
+    pub(crate) fn push_first(&self, index: u32) {
+        self.total.store(1, Ordering::Relaxed);
+        self.head[0].store(index, Ordering::Relaxed);
     }
 
     /// [`Chain::push`] past the head or near a low ceiling.

@@ -245,7 +245,13 @@ fn begin<K: Key>(push: bool) -> Begun {
         let Some(Attached { chain, block }) = local.attached(site, key) else {
             return false;
         };
-        let before = local.depth.get();
+        // An empty chain means no instrumented call is active on this
+        // thread, so the function's depth is 0 without reading it: then
+        // what entry stores and what exit stores back are constants, and
+        // back-to-back outermost calls do not wait on each other's stores.
+        let empty = push && chain.total() == 0;
+        debug_assert!(!empty || local.depth.get() == 0, "depth without a chain");
+        let before = if empty { 0 } else { local.depth.get() };
         let depth = before.wrapping_add(1);
         if cfg.max_depth != 0 && depth > cfg.max_depth {
             begun = Begun::new(OVERFLOW);
@@ -253,9 +259,15 @@ fn begin<K: Key>(push: bool) -> Begun {
         }
         let aside = if push {
             local.depth.set(depth);
-            let (total, aside) = chain.push(ctl >> INDEX_SHIFT);
-            begun.save(before, total);
-            aside
+            if empty {
+                chain.push_first(ctl >> INDEX_SHIFT);
+                begun.save(0, 0);
+                false
+            } else {
+                let (total, aside) = chain.push(ctl >> INDEX_SHIFT);
+                begun.save(before, total);
+                aside
+            }
         } else {
             chain.total() >= max_total_depth()
         };
