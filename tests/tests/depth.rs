@@ -212,8 +212,10 @@ fn deep(n: u32) -> u32 {
 fn past_the_per_thread_ceiling_instrumentation_steps_aside() {
     let _g = global_lock();
     // Above and below the 16 outermost frames a chain keeps apart; the
-    // second, lower ceiling is set while this thread's chain exists.
-    for ceiling in [20u32, 10] {
+    // lower ceilings are set while this thread's chain exists. At 1 only
+    // the outermost call (pushed on the empty chain) is instrumented; 0 is
+    // treated as 1.
+    for (ceiling, instrumented) in [(20u32, 20u32), (10, 10), (1, 1), (0, 1)] {
         site!(deep).reset_stats();
         instrument_once::set_max_total_depth(ceiling);
         let (v, lines) = record(tracing::Level::TRACE, || deep(29));
@@ -221,10 +223,10 @@ fn past_the_per_thread_ceiling_instrumentation_steps_aside() {
         assert_eq!(v, 29, "behaviour unchanged");
         assert_eq!(
             lines.iter().filter(|l| l.starts_with("new deep")).count(),
-            ceiling as usize
+            instrumented as usize
         );
         let s = site!(deep).stats();
-        let n = u64::from(ceiling);
+        let n = u64::from(instrumented);
         assert_eq!(
             (s.calls, s.ok, s.depth_overflows, s.in_flight),
             (n, n, 30 - n, 0),
