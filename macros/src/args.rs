@@ -1,33 +1,16 @@
-//! Attribute arguments: parsing, with every unknown or repeated option
-//! reported (all of them, not only the first), each spanned at its key.
+//! Attribute options. Each option is declared once, in [`options!`]: its
+//! field, its key, its parser. The declaration generates the struct, the
+//! list of keys in error messages, the dispatch from key to parser, and the
+//! option-by-option merge of a method's options over its impl block's, so a
+//! new option is one line and cannot be forgotten anywhere. Every unknown or
+//! repeated option is reported, all at once, each spanned at its key.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitBool, LitInt, LitStr, Path, Token};
-
-/// Every option, in the order the error message lists them.
-const OPTIONS: &[&str] = &[
-    "name",
-    "target",
-    "level",
-    "parent",
-    "follows_from",
-    "skip",
-    "skip_all",
-    "fields",
-    "err",
-    "ret",
-    "crate",
-    "max_depth",
-    "on_overflow",
-    "recursion",
-    "timing",
-    "stats",
-];
 
 /// A value together with the span of the key that set it.
 #[derive(Clone)]
@@ -38,6 +21,105 @@ pub(crate) struct Set<T> {
     pub(crate) value: T,
 }
 
+/// Declares every option: `field: Type = "key" => parser,`. A parser takes
+/// the input after the key and returns the value.
+macro_rules! options {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty = $key:literal => $parse:expr,)*) => {
+        /// Everything the attribute accepts.
+        #[derive(Clone, Default)]
+        pub(crate) struct Args {
+            $($(#[$doc])* pub(crate) $field: Option<Set<$ty>>,)*
+            /// Every parse error, reported together.
+            pub(crate) errors: Vec<syn::Error>,
+            /// Number of options parsed.
+            parsed: usize,
+        }
+
+        /// Every option, in the order error messages list them.
+        const OPTIONS: &[&str] = &[$($key),*];
+
+        impl Args {
+            /// Parses the value of option `key` into its field. `Ok(false)`
+            /// when `key` is no option.
+            fn parse_value(
+                &mut self,
+                key: &Ident,
+                input: ParseStream<'_>,
+                errors: &mut Vec<syn::Error>,
+                seq: usize,
+            ) -> syn::Result<bool> {
+                match key.to_string().as_str() {
+                    $($key => {
+                        let parse: fn(ParseStream<'_>) -> syn::Result<$ty> = $parse;
+                        let value = parse(input)?;
+                        put(&mut self.$field, key, value, errors, seq);
+                    })*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+
+            /// Options of a method inside an instrumented impl block: the
+            /// method's own options win, option by option, over the block's.
+            pub(crate) fn over(self, block: &Args) -> Args {
+                let mut merged = Args {
+                    $($field: self.$field.clone().or_else(|| block.$field.clone()),)*
+                    errors: self.errors,
+                    parsed: self.parsed,
+                };
+                // `skip` and `skip_all` exclude each other: a method that
+                // chooses one replaces the block's choice entirely.
+                if self.skip.is_some() || self.skip_all.is_some() {
+                    merged.skip = self.skip;
+                    merged.skip_all = self.skip_all;
+                }
+                merged
+            }
+        }
+    };
+}
+
+options! {
+    /// `name = "span name"` (or a constant), or the name as a positional
+    /// first argument.
+    name: Text = "name" => assign,
+    /// `target = "target"` (or a constant).
+    target: Text = "target" => assign,
+    /// `level = "info"`, `3` or a path such as `Level::INFO`.
+    level: Level = "level" => assign,
+    /// `parent = expr`.
+    parent: Expr = "parent" => assign,
+    /// `follows_from = expr`.
+    follows_from: Expr = "follows_from" => assign,
+    /// `skip(a, b)`.
+    skip: Vec<Ident> = "skip" => skip_list,
+    /// `skip_all`.
+    skip_all: () = "skip_all" => |_| Ok(()),
+    /// `fields(..)`.
+    fields: Vec<Field> = "fields" => field_list,
+    /// `err`, `err(Debug)`, `err(level = ..)`.
+    err: EventArgs = "err" => EventArgs::parse_opt,
+    /// `ret`, `ret(Display)`, `ret(level = ..)`.
+    ret: EventArgs = "ret" => EventArgs::parse_opt,
+    /// `crate = path`.
+    krate: Path = "crate" => assign,
+    /// `max_depth = N`.
+    max_depth: u32 = "max_depth" => max_depth,
+    /// `on_overflow = "panic" | "error"`.
+    on_overflow: Overflow = "on_overflow" => |input| {
+        choice(input, &[("panic", Overflow::Panic), ("error", Overflow::Error)])
+    },
+    /// `recursion = "nest" | "outermost"`: whether only the outermost call counts.
+    recursion_outermost: bool = "recursion" => |input| {
+        choice(input, &[("nest", false), ("outermost", true)])
+    },
+    /// `timing = false`.
+    timing: bool = "timing" => boolean,
+    /// `stats = false`.
+    stats: bool = "stats" => boolean,
+}
+
+/// One of tracing's five levels, by name.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LevelName {
     Trace,
@@ -59,7 +141,7 @@ impl LevelName {
         })
     }
 
-    pub(crate) fn ident(self) -> Ident {
+    fn ident(self) -> Ident {
         let name = match self {
             LevelName::Trace => "TRACE",
             LevelName::Debug => "DEBUG",
@@ -71,32 +153,85 @@ impl LevelName {
     }
 }
 
-impl Parse for LevelName {
+/// A level: by name, or any path to a `tracing::Level` constant.
+#[derive(Clone)]
+pub(crate) enum Level {
+    Named(LevelName),
+    Path(Path),
+}
+
+impl Level {
+    pub(crate) const INFO: Level = Level::Named(LevelName::Info);
+    pub(crate) const ERROR: Level = Level::Named(LevelName::Error);
+
+    /// The level as an expression, through the runtime's `tracing`.
+    pub(crate) fn tokens(&self, private: &TokenStream) -> TokenStream {
+        match self {
+            Level::Named(name) => {
+                let ident = name.ident();
+                quote!(#private::tracing::Level::#ident)
+            }
+            Level::Path(path) => path.to_token_stream(),
+        }
+    }
+}
+
+impl Parse for Level {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        const EXPECTED: &str = "expected a level: \"trace\", \"debug\", \"info\", \"warn\", \"error\", 1..=5, or `Level::INFO`";
+        const EXPECTED: &str = "expected a level: \"trace\", \"debug\", \"info\", \"warn\", \"error\", 1..=5, or a path such as `Level::INFO`";
         let lookahead = input.lookahead1();
         if lookahead.peek(LitStr) {
             let s: LitStr = input.parse()?;
-            LevelName::parse_str(&s.value()).ok_or_else(|| syn::Error::new(s.span(), EXPECTED))
+            LevelName::parse_str(&s.value())
+                .map(Level::Named)
+                .ok_or_else(|| syn::Error::new(s.span(), EXPECTED))
         } else if lookahead.peek(LitInt) {
             let i: LitInt = input.parse()?;
-            match i.base10_parse::<u8>() {
-                Ok(1) => Ok(LevelName::Trace),
-                Ok(2) => Ok(LevelName::Debug),
-                Ok(3) => Ok(LevelName::Info),
-                Ok(4) => Ok(LevelName::Warn),
-                Ok(5) => Ok(LevelName::Error),
-                _ => Err(syn::Error::new(i.span(), EXPECTED)),
-            }
+            let name = match i.base10_parse::<u8>() {
+                Ok(1) => LevelName::Trace,
+                Ok(2) => LevelName::Debug,
+                Ok(3) => LevelName::Info,
+                Ok(4) => LevelName::Warn,
+                Ok(5) => LevelName::Error,
+                _ => return Err(syn::Error::new(i.span(), EXPECTED)),
+            };
+            Ok(Level::Named(name))
+        } else if lookahead.peek(Ident) || lookahead.peek(Token![::]) {
+            let path: Path = input.parse()?;
+            Ok(Level::Path(path))
         } else {
-            let path: Path = input
-                .parse()
-                .map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
-            let last = path.segments.last().map(|s| s.ident.to_string());
-            last.as_deref()
-                .filter(|s| s.chars().all(|c| c.is_ascii_uppercase()))
-                .and_then(LevelName::parse_str)
-                .ok_or_else(|| syn::Error::new(path.span(), EXPECTED))
+            Err(syn::Error::new(input.span(), EXPECTED))
+        }
+    }
+}
+
+/// A span name or target: a string literal, or a path to a `&str` constant.
+#[derive(Clone)]
+pub(crate) enum Text {
+    Lit(LitStr),
+    Path(Path),
+}
+
+impl Parse for Text {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(LitStr) {
+            Ok(Text::Lit(input.parse()?))
+        } else {
+            input.parse().map(Text::Path).map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected a string literal or the path of a `&str` constant",
+                )
+            })
+        }
+    }
+}
+
+impl ToTokens for Text {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Text::Lit(lit) => lit.to_tokens(tokens),
+            Text::Path(path) => path.to_tokens(tokens),
         }
     }
 }
@@ -113,7 +248,7 @@ pub(crate) enum FormatMode {
 #[derive(Clone)]
 pub(crate) struct EventArgs {
     pub(crate) mode: FormatMode,
-    pub(crate) level: Option<LevelName>,
+    pub(crate) level: Option<Level>,
 }
 
 impl EventArgs {
@@ -164,30 +299,62 @@ impl EventArgs {
     }
 }
 
+/// The name of a custom field: `a.b.c`, or `{expr}` (a constant, computed).
+#[derive(Clone)]
+pub(crate) enum FieldName {
+    Dotted(Punctuated<Ident, Token![.]>),
+    Braced(Expr),
+}
+
+impl FieldName {
+    /// The single identifier this name is, if it is one.
+    pub(crate) fn ident(&self) -> Option<&Ident> {
+        match self {
+            FieldName::Dotted(idents) if idents.len() == 1 => idents.first(),
+            _ => None,
+        }
+    }
+}
+
+impl ToTokens for FieldName {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            FieldName::Dotted(idents) => idents.to_tokens(tokens),
+            FieldName::Braced(expr) => tokens.extend(quote!({ #expr })),
+        }
+    }
+}
+
 /// One entry of `fields(..)`, as `tracing::span!` takes it.
 #[derive(Clone)]
 pub(crate) struct Field {
-    pub(crate) name: Punctuated<Ident, Token![.]>,
+    pub(crate) name: FieldName,
+    /// `%` or `?`, before the name or after `=` (the last one counts).
     pub(crate) sigil: Option<TokenStream>,
     pub(crate) value: Option<Expr>,
 }
 
 impl Parse for Field {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let sigil = sigil(input)?;
-        let name = Punctuated::parse_separated_nonempty_with(input, Ident::parse_any)?;
-        if sigil.is_some() {
-            return Ok(Field {
-                name,
-                sigil,
-                value: None,
-            });
-        }
-        let (sigil, value) = if input.peek(Token![=]) {
-            input.parse::<Token![=]>()?;
-            (self::sigil(input)?, Some(input.parse()?))
+        let mut sigil = sigil(input)?;
+        let name = if input.peek(syn::token::Brace) {
+            let content;
+            syn::braced!(content in input);
+            FieldName::Braced(content.parse()?)
         } else {
-            (None, None)
+            FieldName::Dotted(Punctuated::parse_separated_nonempty_with(
+                input,
+                Ident::parse_any,
+            )?)
+        };
+        let value = if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            if let Some(after) = self::sigil(input)? {
+                sigil = Some(after);
+            }
+            Some(input.parse()?)
+        } else {
+            None
         };
         Ok(Field { name, sigil, value })
     }
@@ -203,12 +370,16 @@ fn sigil(input: ParseStream<'_>) -> syn::Result<Option<TokenStream>> {
     })
 }
 
-impl ToTokens for Field {
-    fn to_tokens(&self, tokens: &mut TokenStream) {
+impl Field {
+    /// The field for `tracing::span!`: `name = value`, `%name` (the local
+    /// of that name, formatted), or a declared field without a value yet
+    /// (`name = Empty`), recorded later with `Span::record`.
+    pub(crate) fn tokens(&self, private: &TokenStream) -> TokenStream {
         let Field { name, sigil, value } = self;
-        match value {
-            Some(value) => tokens.extend(quote!(#name = #sigil #value)),
-            None => tokens.extend(quote!(#sigil #name)),
+        match (value, sigil) {
+            (Some(value), _) => quote!(#name = #sigil #value),
+            (None, Some(sigil)) => quote!(#sigil #name),
+            (None, None) => quote!(#name = #private::tracing::field::Empty),
         }
     }
 }
@@ -218,31 +389,6 @@ impl ToTokens for Field {
 pub(crate) enum Overflow {
     Panic,
     Error,
-}
-
-/// Everything the attribute accepts.
-#[derive(Clone, Default)]
-pub(crate) struct Args {
-    pub(crate) name: Option<Set<LitStr>>,
-    pub(crate) target: Option<Set<LitStr>>,
-    pub(crate) level: Option<Set<LevelName>>,
-    pub(crate) parent: Option<Set<Expr>>,
-    pub(crate) follows_from: Option<Set<Expr>>,
-    pub(crate) skip: Option<Set<Vec<Ident>>>,
-    pub(crate) skip_all: Option<Set<()>>,
-    pub(crate) fields: Option<Set<Vec<Field>>>,
-    pub(crate) err: Option<Set<EventArgs>>,
-    pub(crate) ret: Option<Set<EventArgs>>,
-    pub(crate) krate: Option<Set<Path>>,
-    pub(crate) max_depth: Option<Set<u32>>,
-    pub(crate) on_overflow: Option<Set<Overflow>>,
-    pub(crate) recursion_outermost: Option<Set<bool>>,
-    pub(crate) timing: Option<Set<bool>>,
-    pub(crate) stats: Option<Set<bool>>,
-    /// Every parse error, reported together.
-    pub(crate) errors: Vec<syn::Error>,
-    /// Number of options parsed.
-    parsed: usize,
 }
 
 fn put<T>(
@@ -290,152 +436,87 @@ fn assign<T: Parse>(input: ParseStream<'_>) -> syn::Result<T> {
     input.parse()
 }
 
+fn skip_list(input: ParseStream<'_>) -> syn::Result<Vec<Ident>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
+    Ok(names.into_iter().collect())
+}
+
+fn field_list(input: ParseStream<'_>) -> syn::Result<Vec<Field>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let fields = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
+    Ok(fields.into_iter().collect())
+}
+
+fn max_depth(input: ParseStream<'_>) -> syn::Result<u32> {
+    input.parse::<Token![=]>()?;
+    let lit: LitInt = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "`max_depth` takes a whole number >= 1, e.g. `max_depth = 64`",
+        )
+    })?;
+    let n: u32 = lit.base10_parse()?;
+    if n == 0 {
+        return Err(syn::Error::new(
+            lit.span(),
+            "`max_depth = 0` would refuse every call; use a limit >= 1, or remove `max_depth`",
+        ));
+    }
+    Ok(n)
+}
+
 impl Args {
-    /// Parses one `key [= value | (..)]` option into `self`.
-    #[allow(clippy::too_many_lines)] // one arm per option, nothing to factor out
+    /// Parses one option into `self`: `key [= value | (..)]`, or the span
+    /// name as a string literal.
     fn parse_option(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
-        let key = if input.peek(Token![crate]) {
-            let k: Token![crate] = input.parse()?;
-            Ident::new("crate", k.span)
-        } else {
-            input.call(Ident::parse_any)?
-        };
         let errors = &mut std::mem::take(&mut self.errors);
         let seq = self.parsed;
         self.parsed += 1;
-        let result = (|| -> syn::Result<()> {
-            match key.to_string().as_str() {
-                "name" => put(&mut self.name, &key, assign(input)?, errors, seq),
-                "target" => put(&mut self.target, &key, assign(input)?, errors, seq),
-                "level" => put(&mut self.level, &key, assign(input)?, errors, seq),
-                "parent" => put(&mut self.parent, &key, assign(input)?, errors, seq),
-                "follows_from" => put(&mut self.follows_from, &key, assign(input)?, errors, seq),
-                "skip" => {
-                    let content;
-                    syn::parenthesized!(content in input);
-                    let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(
-                        &content,
-                        Ident::parse_any,
-                    )?;
-                    put(
-                        &mut self.skip,
-                        &key,
-                        names.into_iter().collect(),
-                        errors,
-                        seq,
-                    );
-                }
-                "skip_all" => put(&mut self.skip_all, &key, (), errors, seq),
-                "fields" => {
-                    let content;
-                    syn::parenthesized!(content in input);
-                    let fields = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
-                    put(
-                        &mut self.fields,
-                        &key,
-                        fields.into_iter().collect(),
-                        errors,
-                        seq,
-                    );
-                }
-                "err" => put(
-                    &mut self.err,
-                    &key,
-                    EventArgs::parse_opt(input)?,
-                    errors,
-                    seq,
-                ),
-                "ret" => put(
-                    &mut self.ret,
-                    &key,
-                    EventArgs::parse_opt(input)?,
-                    errors,
-                    seq,
-                ),
-                "crate" => put(&mut self.krate, &key, assign(input)?, errors, seq),
-                "max_depth" => {
-                    input.parse::<Token![=]>()?;
-                    let lit: LitInt = input.parse().map_err(|e| {
-                        syn::Error::new(
-                            e.span(),
-                            "`max_depth` takes a whole number >= 1, e.g. `max_depth = 64`",
-                        )
-                    })?;
-                    let n: u32 = lit.base10_parse()?;
-                    if n == 0 {
-                        return Err(syn::Error::new(
-                            lit.span(),
-                            "`max_depth = 0` would refuse every call; use a limit >= 1, or remove `max_depth`",
-                        ));
-                    }
-                    put(&mut self.max_depth, &key, n, errors, seq);
-                }
-                "on_overflow" => {
-                    let v = choice(
-                        input,
-                        &[("panic", Overflow::Panic), ("error", Overflow::Error)],
-                    )?;
-                    put(&mut self.on_overflow, &key, v, errors, seq);
-                }
-                "recursion" => {
-                    let v = choice(input, &[("nest", false), ("outermost", true)])?;
-                    put(&mut self.recursion_outermost, &key, v, errors, seq);
-                }
-                "timing" => put(&mut self.timing, &key, boolean(input)?, errors, seq),
-                "stats" => put(&mut self.stats, &key, boolean(input)?, errors, seq),
-                _ => {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!(
-                            "unknown option `{key}`; expected one of: {}",
-                            OPTIONS.join(", ")
-                        ),
-                    ))
-                }
-            }
+        let result = if input.peek(LitStr) {
+            // `#[instrument_once("name")]`: the span name, positional.
+            let lit: LitStr = input.parse()?;
+            let key = Ident::new("name", lit.span());
+            put(&mut self.name, &key, Text::Lit(lit), errors, seq);
             Ok(())
-        })();
+        } else {
+            let key = if input.peek(Token![crate]) {
+                let k: Token![crate] = input.parse()?;
+                Ident::new("crate", k.span)
+            } else {
+                input.call(Ident::parse_any)?
+            };
+            match self.parse_value(&key, input, errors, seq) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(syn::Error::new(
+                    key.span(),
+                    format!(
+                        "unknown option `{key}`; expected one of: {}",
+                        OPTIONS.join(", ")
+                    ),
+                )),
+                Err(e) => Err(e),
+            }
+        };
         self.errors.append(errors);
         result
     }
 
-    /// Options of a method inside an instrumented impl block: the method's
-    /// own options win, option by option, over the block's.
-    pub(crate) fn over(mut self, block: &Args) -> Args {
-        macro_rules! inherit {
-            ($($field:ident),*) => {$(
-                if self.$field.is_none() {
-                    self.$field.clone_from(&block.$field);
-                }
-            )*};
-        }
-        inherit!(
-            name,
-            target,
-            level,
-            parent,
-            follows_from,
-            fields,
-            err,
-            ret,
-            krate,
-            max_depth,
-            on_overflow,
-            recursion_outermost,
-            timing,
-            stats
-        );
-        // `skip` and `skip_all` exclude each other: a method that chooses one
-        // replaces the block's choice entirely.
-        if self.skip.is_none() && self.skip_all.is_none() {
-            self.skip.clone_from(&block.skip);
-            self.skip_all.clone_from(&block.skip_all);
-        }
-        self
+    /// The span's level (INFO unless given).
+    pub(crate) fn level(&self) -> Level {
+        self.level.as_ref().map_or(Level::INFO, |l| l.value.clone())
     }
 
-    pub(crate) fn level(&self) -> LevelName {
-        self.level.as_ref().map_or(LevelName::Info, |l| l.value)
+    /// Whether counters are kept (`stats = false` turns them off).
+    pub(crate) fn stats(&self) -> bool {
+        self.stats.as_ref().is_none_or(|s| s.value)
+    }
+
+    /// Whether calls are timed.
+    pub(crate) fn timing(&self) -> bool {
+        self.stats() && self.timing.as_ref().is_none_or(|t| t.value)
     }
 }
 

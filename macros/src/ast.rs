@@ -66,7 +66,9 @@ pub(crate) enum RecordType {
     Debug,
 }
 
-/// Type names recorded as values, exactly as `tracing::instrument` does.
+/// Type names recorded as values (through `tracing::Value`), exactly the
+/// list `tracing::instrument` uses: every other parameter is recorded with
+/// `Debug`.
 const VALUE_TYPES: &[&str] = &[
     "bool",
     "str",
@@ -78,10 +80,13 @@ const VALUE_TYPES: &[&str] = &[
     "i32",
     "u64",
     "i64",
+    "u128",
+    "i128",
     "f32",
     "f64",
     "usize",
     "isize",
+    "String",
     "NonZeroU8",
     "NonZeroI8",
     "NonZeroU16",
@@ -90,6 +95,8 @@ const VALUE_TYPES: &[&str] = &[
     "NonZeroI32",
     "NonZeroU64",
     "NonZeroI64",
+    "NonZeroU128",
+    "NonZeroI128",
     "NonZeroUsize",
     "NonZeroIsize",
     "Wrapping",
@@ -159,6 +166,83 @@ fn bindings(pat: &Pat, record: RecordType, out: &mut Vec<Param>) {
         }
         _ => {}
     }
+}
+
+/// A name a parameter pattern binds, as the body sees it.
+pub(crate) struct Binding {
+    pub(crate) ident: syn::Ident,
+    /// Declared `mut`: the closure's parameter keeps the `mut`, the
+    /// function's own pattern loses it (it only moves the value on).
+    pub(crate) mutable: bool,
+}
+
+/// The typed parameters' patterns with `mut` taken off their bindings, and
+/// every binding they make, in declaration order: the function keeps the
+/// patterns (its signature is unchanged but for `mut`, which is not part of
+/// it) and hands the bound values to the body's closure, whose parameters
+/// are the bindings. Values are dropped in the same order as without the
+/// attribute: the bindings in reverse order of declaration.
+///
+/// Bindings named in `kept` (the attribute's own expressions, which the
+/// span's setup may consume, as `follows_from = causes` does) stay with the
+/// function as they are: the body's `move` closure captures them if it uses
+/// them.
+pub(crate) fn take_bindings(
+    inputs: &mut syn::punctuated::Punctuated<FnArg, syn::Token![,]>,
+    kept: &[String],
+) -> Vec<Binding> {
+    struct Collect<'a> {
+        out: Vec<Binding>,
+        kept: &'a [String],
+    }
+    impl syn::visit_mut::VisitMut for Collect<'_> {
+        fn visit_pat_ident_mut(&mut self, p: &mut PatIdent) {
+            if !self.kept.iter().any(|k| p.ident == k) {
+                // `ref` bindings are references into the function's own
+                // parameter: they keep their form (and are handed on as
+                // references).
+                let mutable = p.by_ref.is_none() && p.mutability.take().is_some();
+                self.out.push(Binding {
+                    ident: p.ident.clone(),
+                    mutable,
+                });
+            }
+            if let Some((_, sub)) = &mut p.subpat {
+                self.visit_pat_mut(sub);
+            }
+        }
+    }
+    let mut collect = Collect {
+        out: Vec::new(),
+        kept,
+    };
+    for arg in inputs.iter_mut() {
+        if let FnArg::Typed(t) = arg {
+            syn::visit_mut::VisitMut::visit_pat_mut(&mut collect, &mut t.pat);
+        }
+    }
+    collect.out
+}
+
+/// Every identifier in `tokens` (macro arguments included).
+pub(crate) fn idents_in(tokens: TokenStream, out: &mut Vec<String>) {
+    for tt in tokens {
+        match tt {
+            TokenTree::Ident(i) => out.push(i.to_string()),
+            TokenTree::Group(g) => idents_in(g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// Whether the function has a `self` receiver.
+pub(crate) fn has_receiver(inputs: &syn::punctuated::Punctuated<FnArg, syn::Token![,]>) -> bool {
+    inputs.iter().any(|a| matches!(a, FnArg::Receiver(_)))
+}
+
+/// The `#[track_caller]` attribute, if the function has one.
+pub(crate) fn track_caller(attrs: &[Attribute]) -> Option<&Attribute> {
+    attrs.iter().find(|a| a.path().is_ident("track_caller"))
 }
 
 /// Whether an attribute is ours (`instrument_once` or `x::instrument_once`).

@@ -1,19 +1,49 @@
 //! Code generation. Generated code names only `#krate::__private` paths,
 //! contains no `unsafe`, and prefixes its locals with `__io_`.
+//!
+//! # How the body runs
+//!
+//! The attribute must not change what the function does. A synchronous body
+//! runs in one of two ways:
+//!
+//! * **inline**, as written, when nothing needs its returned value: no
+//!   `err`/`ret`, and either `stats = false` or a return type that plainly
+//!   cannot be an `Err` (unit, numbers, `String`, `Option`, references...).
+//!   Parameters, locals, `#[track_caller]` and panics behave exactly as
+//!   without the attribute. The call is finished after the body's value;
+//!   a `return` or `?` leaves through the call guard, which counts it as
+//!   returned (or as a panic while one unwinds).
+//! * **in a closure**, when the returned value must be seen (to count an
+//!   `Err`, or for `err`/`ret`): every exit of the body, `return` and `?`
+//!   included, then passes through the attribute. The function hands every
+//!   parameter binding to the closure as its arguments, in declaration
+//!   order, so parameters are dropped in the same order as without the
+//!   attribute (at the end of the body, inside the span). `#[track_caller]`
+//!   cannot reach into a closure: `valid` refuses that combination.
+//!
+//! An `async fn` runs its body in an `async move` block that takes every
+//! parameter the same way, wrapped in the runtime's instrumented future.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Block, ItemFn, Type};
 
-use crate::args::{Args, FormatMode, LevelName, Overflow};
-use crate::ast::{self, RecordType};
+use crate::args::{Args, FormatMode, Level, Overflow};
+use crate::ast::{self, Binding, RecordType};
 
 /// Everything one function's expansion needs.
 pub(crate) struct Plan<'a> {
     pub(crate) args: &'a Args,
     /// `fn` or `Type::fn`, appended to `module_path!()`.
     pub(crate) qual: &'a str,
+}
+
+/// How a synchronous body runs (see the module documentation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyMode {
+    Inline,
+    Closure,
 }
 
 impl Plan<'_> {
@@ -25,7 +55,23 @@ impl Plan<'_> {
             quote!(::instrument_once::__private)
         }
     }
+}
 
+impl BodyMode {
+    /// How the body of `f` runs, if it is synchronous.
+    pub(crate) fn of(args: &Args, f: &ItemFn) -> BodyMode {
+        let needs_value = args.err.is_some()
+            || args.ret.is_some()
+            || (args.stats() && !ast::plainly_not_result(ast::return_type(&f.sig.output)));
+        if needs_value {
+            BodyMode::Closure
+        } else {
+            BodyMode::Inline
+        }
+    }
+}
+
+impl Plan<'_> {
     fn target(&self, p: &TokenStream) -> TokenStream {
         if let Some(t) = &self.args.target {
             t.value.to_token_stream()
@@ -48,11 +94,11 @@ impl Plan<'_> {
         let name = self.name(fn_name);
         let qual = self.qual;
         let target = self.target(p);
-        let level = level_path(p, args.level());
+        let level = args.level().tokens(p);
         let max_depth = args.max_depth.as_ref().map_or(0, |m| m.value);
         let outermost = args.recursion_outermost.as_ref().is_some_and(|r| r.value);
-        let stats = args.stats.as_ref().is_none_or(|s| s.value);
-        let timing = stats && args.timing.as_ref().is_none_or(|t| t.value);
+        let stats = args.stats();
+        let timing = args.timing();
         quote! {
             const __IO_SITE_CONFIG: #p::Config = #p::Config {
                 max_depth: #max_depth,
@@ -100,7 +146,7 @@ impl Plan<'_> {
         let args = self.args;
         let name = self.name(fn_name);
         let target = self.target(p);
-        let level = level_path(p, args.level());
+        let level = args.level().tokens(p);
         let parent = args.parent.as_ref().map(|x| {
             let e = &x.value;
             quote!(parent: #e,)
@@ -120,10 +166,11 @@ impl Plan<'_> {
                         .skip
                         .as_ref()
                         .is_some_and(|s| s.value.contains(&param.ident));
-                    // A custom field of the same name replaces the parameter.
+                    // A custom field of the same name replaces the parameter
+                    // (a braced, computed name never does).
                     let shadowed = custom
                         .iter()
-                        .any(|f| f.name.len() == 1 && f.name[0] == param.ident);
+                        .any(|f| f.name.ident().is_some_and(|i| *i == param.ident));
                     !skipped && !shadowed
                 })
                 .map(|param| {
@@ -139,29 +186,47 @@ impl Plan<'_> {
                 })
                 .collect()
         };
+        let custom = custom.iter().map(|f| f.tokens(p));
         quote! {
             #p::tracing::span!(target: #target, #parent #level, #name, #(#params,)* #(#custom),*)
         }
     }
 
-    fn follows_from(&self, span: &TokenStream) -> TokenStream {
+    /// Identifiers the attribute's expressions name (`fields` values,
+    /// `parent`, `follows_from`): parameters among them stay with the
+    /// function (see [`ast::take_bindings`]).
+    fn named_in_options(&self) -> Vec<String> {
+        let args = self.args;
+        let mut names = Vec::new();
+        for expr in [&args.parent, &args.follows_from].into_iter().flatten() {
+            ast::idents_in(expr.value.to_token_stream(), &mut names);
+        }
+        for field in args.fields.iter().flat_map(|f| &f.value) {
+            if let Some(value) = &field.value {
+                ast::idents_in(value.to_token_stream(), &mut names);
+            }
+        }
+        names
+    }
+
+    fn follows_from(&self) -> TokenStream {
         let Some(f) = &self.args.follows_from else {
             return TokenStream::new();
         };
         let e = &f.value;
         quote! {
             for __io_cause in #e {
-                #span.follows_from(__io_cause);
+                __io_span.follows_from(__io_cause);
             }
         }
     }
 
-    /// `err` / `ret` events on `__io_ret` (a reference to the output).
+    /// `err` / `ret` events on `__io_ret` (the output).
     fn events(&self, p: &TokenStream) -> TokenStream {
         let args = self.args;
         let target = self.target(p);
         let err = args.err.as_ref().map(|e| {
-            let level = level_path(p, e.value.level.unwrap_or(LevelName::Error));
+            let level = e.value.level.as_ref().unwrap_or(&Level::ERROR).tokens(p);
             if e.value.mode == FormatMode::Debug {
                 quote!(#p::tracing::event!(target: #target, #level, error = ?__io_e))
             } else {
@@ -169,7 +234,12 @@ impl Plan<'_> {
             }
         });
         let ret = args.ret.as_ref().map(|r| {
-            let level = level_path(p, r.value.level.unwrap_or(args.level()));
+            let level = r
+                .value
+                .level
+                .clone()
+                .unwrap_or_else(|| args.level())
+                .tokens(p);
             if r.value.mode == FormatMode::Display {
                 quote!(#p::tracing::event!(target: #target, #level, return = %__io_x))
             } else {
@@ -203,27 +273,42 @@ impl Plan<'_> {
         }
     }
 
-    /// Whether the output is an `Err`, for the stats.
-    fn is_err(&self, p: &TokenStream, ret: Option<&Type>) -> TokenStream {
-        let stats = self.args.stats.as_ref().is_none_or(|s| s.value);
-        match ret {
-            Some(ty) if stats && !ast::has_impl_trait(ty) => quote! {
+    /// Whether `__io_ref`, a reference to the output, is an `Err` (autoref
+    /// specialisation: any `Result` type or alias resolves to the first
+    /// trait, anything else to the fallback).
+    /// `classified`: whether the output's type can be seen through (not a
+    /// type that hides it behind `impl Trait`).
+    fn is_err(&self, p: &TokenStream, classified: bool) -> TokenStream {
+        if self.args.stats() && classified {
+            quote! {
                 {
                     #[allow(unused_imports)]
                     use #p::{IsErrOther as _, IsErrResult as _};
-                    (&__io_ret).__io_is_err()
+                    __io_ref.__io_is_err()
                 }
-            },
-            _ => quote!(false),
+            }
+        } else {
+            quote!(false)
         }
     }
 
-    /// `let __io_call = ..;`, returning `Err` early under `on_overflow = "error"`.
-    fn enter(&self, p: &TokenStream, asyncness: bool) -> TokenStream {
+    /// `let __io_call = ..;`, returning `Err` early under
+    /// `on_overflow = "error"`. Spanned at the function's name, so an
+    /// overflow panic is located at the function.
+    fn enter(&self, p: &TokenStream, asyncness: bool, at: Span) -> TokenStream {
         let (ty, enter, try_enter) = if asyncness {
-            (quote!(AsyncCall), quote!(start), quote!(try_start))
+            ("AsyncCall", "start", "try_start")
         } else {
-            (quote!(Call), quote!(enter), quote!(try_enter))
+            ("Call", "enter", "try_enter")
+        };
+        let ty = syn::Ident::new(ty, Span::call_site());
+        // The called function's name and parentheses carry the function's
+        // span: that is the location `#[track_caller]` reports. (The
+        // bindings keep the macro's own hygiene.)
+        let call = |name: &str| {
+            let name = syn::Ident::new(name, at);
+            let args = quote_spanned!(at=> ());
+            quote!(#p::#ty::<__IoKey>::#name #args)
         };
         if self
             .args
@@ -231,23 +316,20 @@ impl Plan<'_> {
             .as_ref()
             .is_some_and(|o| o.value == Overflow::Error)
         {
+            let try_enter = call(try_enter);
             quote! {
-                let __io_call = match #p::#ty::<__IoKey>::#try_enter() {
+                let __io_call = match #try_enter {
                     #p::Ok(__io_call) => __io_call,
                     #p::Err(__io_e) => return #p::Err(#p::From::from(__io_e)),
                 };
             }
         } else {
+            let enter = call(enter);
             quote! {
-                let __io_call = #p::#ty::<__IoKey>::#enter();
+                let __io_call = #enter;
             }
         }
     }
-}
-
-fn level_path(p: &TokenStream, level: LevelName) -> TokenStream {
-    let ident = level.ident();
-    quote!(#p::tracing::Level::#ident)
 }
 
 /// A statement that pins the block's type to the declared return type, so
@@ -266,6 +348,67 @@ fn fake_return(p: &TokenStream, ret: Option<&Type>, fallback: Span) -> TokenStre
     }
 }
 
+/// `(a, b, c)`: a tuple of the bindings (a 1-tuple keeps its comma).
+fn binding_values(bindings: &[Binding]) -> TokenStream {
+    let idents = bindings.iter().map(|b| &b.ident);
+    quote!((#(#idents,)*))
+}
+
+/// `(a, mut b, c)`: the bindings as the closure's (or async block's)
+/// pattern, with their `mut`. A parameter the body does not use was used
+/// by the function (the span records it, or it is held for its drop), so
+/// `unused_variables` is allowed on the pattern; `unused_mut` still reports
+/// a `mut` the body does not need, at the user's token.
+fn binding_pattern(bindings: &[Binding]) -> TokenStream {
+    let pats = bindings.iter().map(|b| {
+        let ident = &b.ident;
+        if b.mutable {
+            quote!(mut #ident)
+        } else {
+            quote!(#ident)
+        }
+    });
+    quote!((#(#pats,)*))
+}
+
+/// Makes a `move` closure or async block take `self` whole, so a by-value
+/// receiver is dropped where it would be without the attribute (last, after
+/// the other parameters) even when the body does not use it.
+fn take_self(receiver: bool) -> TokenStream {
+    if receiver {
+        quote! {
+            #[allow(clippy::no_effect_underscore_binding, clippy::let_underscore_untyped)]
+            let _ = &self;
+        }
+    } else {
+        TokenStream::new()
+    }
+}
+
+/// The span guard: the span is built only when someone wants it.
+fn sync_span(
+    p: &TokenStream,
+    level: &TokenStream,
+    span: &TokenStream,
+    follows: &TokenStream,
+) -> TokenStream {
+    quote! {
+        let __io_span;
+        let __io_entered;
+        // A span below the level filter is not noted for `diagnose()`:
+        // it compares the site's level with the filter itself.
+        if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+            // Recording `_name` parameters is intended.
+            #[allow(clippy::used_underscore_binding)]
+            let __io_new_span = #span;
+            __io_span = __io_new_span;
+            #p::observe(&__IO_SITE, !__io_span.is_disabled());
+            #follows
+            __io_entered = __io_span.enter();
+        }
+    }
+}
+
 /// Instruments one function (free function or method).
 pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     if let Some((index, block, pinned)) = ast::async_block_body(&f) {
@@ -273,10 +416,11 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         return async_trait_style(plan, f, index, &block, pinned);
     }
     let p = plan.private();
+    let mode = BodyMode::of(plan.args, &f);
     let ItemFn {
         attrs,
         vis,
-        sig,
+        mut sig,
         block,
     } = f;
     let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
@@ -285,28 +429,36 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     let fn_name = sig.ident.to_string();
     let site = plan.site(&p, &fn_name);
     let span = plan.span(&p, &fn_name, &sig.inputs);
-    let ret = ast::return_type(&sig.output);
+    let receiver = ast::has_receiver(&sig.inputs);
+    let ret = ast::return_type(&sig.output).cloned();
+    let ret = ret.as_ref();
     let fake = fake_return(&p, ret, sig.ident.span());
     let events = plan.events(&p);
-    let is_err = plan.is_err(&p, ret);
-    let level = level_path(&p, plan.args.level());
-    let enter = plan.enter(&p, sig.asyncness.is_some());
+    let is_err = plan.is_err(&p, ret.is_some_and(|ty| !ast::has_impl_trait(ty)));
+    let level = plan.args.level().tokens(&p);
+    let enter = plan.enter(&p, sig.asyncness.is_some(), sig.ident.span());
+    let follows = plan.follows_from();
     let annot = if let Some(ty) = ret {
         let ty = ast::erase_impl_trait(ty);
         quote!(: #ty)
     } else {
         quote!(: ())
     };
-    // The user's statements go straight into the closure (or async block):
-    // wrapping their block in another would trip `unused_braces`.
     let stmts = &block.stmts;
     let body = if sig.asyncness.is_some() {
-        let follows = plan.follows_from(&quote!(__io_span));
-        let inner = inner_future(&fake, &block, &annot, &events);
-        let classify = match ret {
-            Some(ty) if !ast::has_impl_trait(ty) => quote!(|__io_ret: &#ty| #is_err),
-            None => quote!(|__io_ret: &()| #is_err),
-            Some(_) => quote!(|_| false),
+        let bindings = ast::take_bindings(&mut sig.inputs, &plan.named_in_options());
+        let values = binding_values(&bindings);
+        let pattern = binding_pattern(&bindings);
+        let take_self = take_self(receiver);
+        let inner = inner_future(&fake, &block, &annot, &events, &pattern, &take_self);
+        let classify = quote!(|__io_ref| #is_err);
+        let inner = quote! {
+            {
+                // Handing on `_name` parameters is not using them.
+                #[allow(clippy::used_underscore_binding)]
+                let __io_args = #values;
+                #inner
+            }
         };
         let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
         quote! {
@@ -314,58 +466,116 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
             #drive
         }
     } else {
-        let follows = plan.follows_from(&quote!(__io_span));
+        let span = sync_span(&p, &level, &span, &follows);
+        let run = match mode {
+            BodyMode::Inline => inline_body(&fake, stmts, ret),
+            BodyMode::Closure => {
+                let bindings = ast::take_bindings(&mut sig.inputs, &plan.named_in_options());
+                let values = binding_values(&bindings);
+                let pattern = binding_pattern(&bindings);
+                let take_self = take_self(receiver);
+                quote! {
+                    // Handing on `_name` parameters is not using them.
+                    #[allow(clippy::used_underscore_binding, clippy::let_unit_value)]
+                    let __io_args = #values;
+                    #[allow(clippy::let_unit_value, clippy::unit_arg)]
+                    let __io_ret #annot = #p::call_with(__io_args, move |#[allow(unused_variables)] #pattern| {
+                        #take_self
+                        #fake
+                        #(#stmts)*
+                    });
+                    #events
+                    let __io_ref = &__io_ret;
+                    __io_call.finish(#is_err);
+                    __io_ret
+                }
+            }
+        };
         quote! {
             #enter
-            let __io_span;
-            let __io_entered;
-            // A span below the level filter is not noted for `diagnose()`:
-            // it compares the site's level with the filter itself.
-            if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
-                // Recording `_name` parameters is intended.
-                #[allow(clippy::used_underscore_binding)]
-                let __io_new_span = #span;
-                __io_span = __io_new_span;
-                #p::observe(&__IO_SITE, !__io_span.is_disabled());
-                #follows
-                __io_entered = __io_span.enter();
-            }
-            #[allow(clippy::let_unit_value, clippy::unit_arg)]
-            let __io_ret #annot = #p::call_once(move || {
-                #fake
-                #(#stmts)*
-            });
-            #events
-            __io_call.finish(#is_err);
-            __io_ret
+            #span
+            #run
         }
     };
-    quote! {
-        #(#outer_attrs)*
-        #vis #sig {
+    // The function keeps its braces, and with them the user's span: lints
+    // such as `dead_code` are reported (and `#[expect]`ed) as without the
+    // attribute.
+    let mut out = quote!(#(#outer_attrs)* #vis #sig);
+    block.brace_token.surround(&mut out, |tokens| {
+        tokens.extend(quote! {
             #(#inner_attrs)*
             #site
             #body
+        });
+    });
+    out
+}
+
+/// The body of an inline call: the user's statements in a block of their
+/// own, then the call is finished. The block's braces are generated (the
+/// statements keep their spans), so `unused_braces` does not apply to them;
+/// a body that diverges makes what follows unreachable, which is allowed on
+/// the generated statement only.
+fn inline_body(fake: &TokenStream, stmts: &[syn::Stmt], ret: Option<&Type>) -> TokenStream {
+    let returns_unit = match ret {
+        None => true,
+        Some(Type::Tuple(t)) => t.elems.is_empty(),
+        Some(_) => false,
+    };
+    if returns_unit {
+        quote! {
+            {
+                #fake
+                #(#stmts)*
+            }
+            #[allow(unreachable_code)]
+            __io_call.finish(false);
+        }
+    } else {
+        let annot = ret.map(|ty| {
+            let ty = ast::erase_impl_trait(ty);
+            quote!(: #ty)
+        });
+        quote! {
+            let __io_ret #annot = {
+                #fake
+                #(#stmts)*
+            };
+            #[allow(unreachable_code, clippy::needless_return)]
+            return {
+                __io_call.finish(false);
+                __io_ret
+            };
         }
     }
 }
 
-/// The user's body as a future; with `err`/`ret`, the events are emitted
-/// inside it, so they belong to the span.
+/// The user's body as a future taking every parameter (see the module
+/// documentation); with `err`/`ret`, the events are emitted inside it, so
+/// they belong to the span.
 fn inner_future(
     fake: &TokenStream,
     block: &Block,
     annot: &TokenStream,
     events: &TokenStream,
+    pattern: &TokenStream,
+    take_self: &TokenStream,
 ) -> TokenStream {
     let stmts = &block.stmts;
+    let body = quote! {
+        #[allow(unused_variables, clippy::let_unit_value)]
+        let #pattern = __io_args;
+        #take_self
+        #fake
+        #(#stmts)*
+    };
     if events.is_empty() {
-        quote!(async move { #fake #(#stmts)* })
+        quote!(async move { #body })
     } else {
         quote! {
             async move {
                 #[allow(clippy::let_unit_value)]
-                let __io_ret #annot = async move { #fake #(#stmts)* }.await;
+                let __io_ret #annot = async move { #body }.await;
                 #events
                 __io_ret
             }
@@ -402,8 +612,11 @@ fn drive_async(
     }
 }
 
-/// `fn f(..) -> Pin<Box<dyn Future<Output = R> + ..>> { Box::pin(async move { .. }) }`:
-/// the future is what runs the body, so the future is instrumented.
+/// `fn f(..) -> Pin<Box<dyn Future<Output = R> + ..>> { Box::pin(async move { .. }) }`
+/// (what `async-trait` generates, or a `BoxFuture`): the future is what runs
+/// the body, so the future is instrumented. Its output is classified and
+/// given to `err`/`ret` whatever its type is called: the closure and the
+/// events infer it.
 fn async_trait_style(
     plan: &Plan<'_>,
     mut f: ItemFn,
@@ -416,22 +629,17 @@ fn async_trait_style(
     let site = plan.site(&p, &fn_name);
     let span = plan.span(&p, &fn_name, &f.sig.inputs);
     let output = ast::return_type(&f.sig.output).and_then(ast::future_output);
-    let events = if output.is_some() {
-        plan.events(&p)
-    } else {
-        TokenStream::new()
-    };
-    let is_err = plan.is_err(&p, output.as_ref());
-    let level = level_path(&p, plan.args.level());
-    let enter = plan.enter(&p, true);
-    let follows = plan.follows_from(&quote!(__io_span));
-    let (annot, classify, fake) = match &output {
-        Some(ty) if !ast::has_impl_trait(ty) => (
-            quote!(: #ty),
-            quote!(|__io_ret: &#ty| #is_err),
-            fake_return(&p, Some(ty), f.sig.ident.span()),
-        ),
-        _ => (TokenStream::new(), quote!(|_| false), TokenStream::new()),
+    let events = plan.events(&p);
+    let classified = output.as_ref().is_none_or(|ty| !ast::has_impl_trait(ty));
+    let is_err = plan.is_err(&p, classified);
+    let level = plan.args.level().tokens(&p);
+    let enter = plan.enter(&p, true, f.sig.ident.span());
+    let follows = plan.follows_from();
+    let (annot, fake) = match &output {
+        Some(ty) if !ast::has_impl_trait(ty) => {
+            (quote!(: #ty), fake_return(&p, Some(ty), f.sig.ident.span()))
+        }
+        _ => (TokenStream::new(), TokenStream::new()),
     };
     let stmts = &block.block.stmts;
     let inner = if events.is_empty() {
@@ -439,6 +647,7 @@ fn async_trait_style(
     } else {
         quote! {
             async move {
+                #[allow(clippy::let_unit_value)]
                 let __io_ret #annot = async move { #fake #(#stmts)* }.await;
                 #events
                 __io_ret
@@ -446,6 +655,7 @@ fn async_trait_style(
         }
     };
     let attrs = &block.attrs;
+    let classify = quote!(|__io_ref| #is_err);
     let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
     let instrumented = quote! {
         #(#attrs)*

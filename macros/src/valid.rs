@@ -6,6 +6,7 @@ use syn::ItemFn;
 
 use crate::args::{Args, Overflow};
 use crate::ast;
+use crate::expand::BodyMode;
 
 const ONE_SPAN: &str = "`#[instrument_once]` already creates the span";
 
@@ -89,6 +90,30 @@ pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
             errors.push(syn::Error::new(
                 over.key,
                 "`on_overflow` has no effect without `max_depth = N`; add a limit or remove `on_overflow`",
+            ));
+        }
+    }
+    if let Some(attr) = ast::track_caller(&f.attrs) {
+        if f.sig.asyncness.is_none() && BodyMode::of(args, f) == BodyMode::Closure {
+            let (why, fix) = if args.err.is_some() || args.ret.is_some() {
+                (
+                    "`err`/`ret` need the returned value",
+                    "remove `err`/`ret` (the body then runs inline and `#[track_caller]` works), \
+                     or remove `#[track_caller]`",
+                )
+            } else {
+                (
+                    "counting this function's `Err`s needs the returned value",
+                    "add `stats = false` (spans only: the body then runs inline and \
+                     `#[track_caller]` works), or remove `#[track_caller]`",
+                )
+            };
+            errors.push(syn::Error::new_spanned(
+                attr,
+                format!(
+                    "{why}, so `#[instrument_once]` runs the body in a closure, and \
+                     `#[track_caller]` does not reach into closures; {fix}"
+                ),
             ));
         }
     }

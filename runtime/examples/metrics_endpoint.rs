@@ -21,7 +21,7 @@ use instrument_once::instrument_once;
 mod db {
     /// A lookup that sometimes misses.
     #[instrument_once::instrument_once(err)]
-    pub fn find_user(id: u64) -> Result<String, String> {
+    pub(crate) fn find_user(id: u64) -> Result<String, String> {
         std::thread::sleep(std::time::Duration::from_micros(50 + id % 200));
         if id % 13 == 0 {
             Err(format!("no user {id}"))

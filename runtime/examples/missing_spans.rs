@@ -15,7 +15,7 @@ use instrument_once::{instrument_once, Verdict};
 mod db {
     /// The function whose spans "never arrive".
     #[instrument_once::instrument_once(level = "debug")]
-    pub fn query(sql: &str) -> usize {
+    pub(crate) fn query(sql: &str) -> usize {
         sql.len()
     }
 }

@@ -69,11 +69,16 @@ macro_rules! __io_register_site {
 
 pub use crate::__io_register_site as register_site;
 
-/// Calls a closure that must be `FnOnce`, so a body that returns a reborrow
-/// of a captured `&mut` parameter still compiles.
-#[inline]
-pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
-    f()
+/// Runs a body that must be seen returning: `f` gets the function's
+/// parameter bindings as one tuple. Taking them as arguments (rather than
+/// captures) hands every parameter to the body in declaration order, so they
+/// are dropped in the same order as without the attribute; and the
+/// closure's signature comes from this bound with `A` already known, so the
+/// body type-checks as the function's own (a returned reborrow of a `&mut`
+/// parameter included).
+#[inline(always)]
+pub fn call_with<A, R, F: FnOnce(A) -> R>(args: A, f: F) -> R {
+    f(args)
 }
 
 /// Autoref-specialised "is this an `Err`?": `Result` (and every alias of
@@ -402,11 +407,18 @@ pub struct Call<K: Key> {
 
 impl<K: Key> Call<K> {
     /// Enters a call; panics with the [`DepthExceeded`] message when
-    /// `max_depth` is exceeded.
+    /// `max_depth` is exceeded, located where the generated code calls this
+    /// (the function's name; or, in a `#[track_caller]` function whose body
+    /// runs inline, its caller).
     #[inline(always)]
     #[must_use]
+    #[track_caller]
     pub fn enter() -> Call<K> {
-        Call::try_enter().unwrap_or_else(|e| overflow_panic(&e))
+        // A `match`, not a closure: the panic's location is the caller's.
+        match Call::try_enter() {
+            Ok(call) => call,
+            Err(e) => overflow_panic(&e),
+        }
     }
 
     /// Enters a call; `Err` when `max_depth` is exceeded (the body must not
@@ -448,8 +460,24 @@ impl<K: Key> Call<K> {
 impl<K: Key> Drop for Call<K> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Not finished: a panic is unwinding through the function.
-        end::<K>(self.begun, self.start, Outcome::Panic);
+        // Not finished: a panic is unwinding through the function, or an
+        // inline body (whose value needs no classifying) left early with
+        // `return` or `?`.
+        end::<K>(self.begun, self.start, unfinished());
+    }
+}
+
+/// The outcome of a call that left without [`Call::finish`]. An inline body
+/// that leaves with `return` while a panic is already unwinding (called from
+/// a destructor) is counted as a panic: the thread cannot tell the two
+/// apart.
+#[cold]
+#[inline(never)]
+fn unfinished() -> Outcome {
+    if std::thread::panicking() {
+        Outcome::Panic
+    } else {
+        Outcome::Ok
     }
 }
 
@@ -490,8 +518,12 @@ impl<K: Key> AsyncCall<K> {
     /// Starts an async call; panics on a `max_depth` overflow.
     #[inline(always)]
     #[must_use]
+    #[track_caller]
     pub fn start() -> AsyncCall<K> {
-        AsyncCall::try_start().unwrap_or_else(|e| overflow_panic(&e))
+        match AsyncCall::try_start() {
+            Ok(call) => call,
+            Err(e) => overflow_panic(&e),
+        }
     }
 
     /// Starts an async call; `Err` on a `max_depth` overflow.
@@ -505,7 +537,9 @@ impl<K: Key> AsyncCall<K> {
         Ok(AsyncCall {
             begun,
             start,
-            polling: false,
+            // The call starts inside its first poll: a panic before the
+            // body is wrapped (building the span, say) is a panic.
+            polling: true,
             key: PhantomData,
         })
     }
@@ -528,11 +562,13 @@ impl<K: Key> AsyncCall<K> {
     /// does), and `is_err` classifies the output.
     #[inline]
     pub fn instrument<F: Future, C: FnOnce(&F::Output) -> bool>(
-        self,
+        mut self,
         span: Option<tracing::Span>,
         body: F,
         is_err: C,
     ) -> Instrumented<F, C, K> {
+        // Between polls from now on: a drop is a cancellation.
+        self.polling = false;
         Instrumented {
             body: Some(body),
             call: self,

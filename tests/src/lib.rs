@@ -44,11 +44,44 @@ impl Recorder {
     }
 }
 
+/// Recorded fields, each with the kind of value `tracing` was given
+/// (`name:str="x"`, `name:u64=1`, `name:debug=..`), so a parameter recorded
+/// through `Debug` where the other side records a value shows.
 struct Fields(String);
 
+impl Fields {
+    fn put(&mut self, field: &Field, kind: &str, value: &dyn fmt::Debug) {
+        let _ = write!(self.0, " {}:{kind}={value:?}", field.name());
+    }
+}
+
 impl Visit for Fields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, "f64", &value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, "i64", &value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, "u64", &value);
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.put(field, "i128", &value);
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.put(field, "u128", &value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, "bool", &value);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, "str", &value);
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, "error", &format_args!("{value}"));
+    }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let _ = write!(self.0, " {}={:?}", field.name(), value);
+        self.put(field, "debug", value);
     }
 }
 

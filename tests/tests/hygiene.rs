@@ -6,13 +6,13 @@
 // `forms.rs` calls an `unsafe fn` on purpose: that block is its own.
 #[allow(unsafe_code)]
 #[path = "../../ui-tests/tests/ui/pass/forms.rs"]
-mod forms;
+pub mod forms;
 
 #[path = "../../ui-tests/tests/ui/pass/crate-path.rs"]
-mod crate_path;
+pub mod crate_path;
 
 #[path = "../../ui-tests/tests/ui/pass/type-shadowing.rs"]
-mod type_shadowing;
+pub mod type_shadowing;
 
 #[test]
 fn every_form_compiles_warning_free_and_runs() {
@@ -30,7 +30,7 @@ fn type_shadowing_compiles_warning_free_and_runs() {
 }
 
 #[path = "../../ui-tests/tests/ui/pass/forbid-unsafe-code.rs"]
-mod forbid_unsafe_code;
+pub mod forbid_unsafe_code;
 
 #[test]
 fn forbid_unsafe_code_compiles_and_runs() {

@@ -81,7 +81,7 @@ fn default_span_records_every_parameter_like_tracing() {
     let lines =
         same!(Level::TRACE, defaults => load(1, "ab", "xyz".into(), &user, true, 2.5, vec![1, 2]));
     assert!(lines[0].starts_with("new load target="), "{lines:?}");
-    assert!(lines[0].contains("id=1 name=\"ab\""), "{lines:?}");
+    assert!(lines[0].contains("id:u64=1 name:str=\"ab\""), "{lines:?}");
     assert!(
         lines
             .iter()
@@ -106,7 +106,7 @@ fn destructured_parameters_are_recorded_like_tracing() {
     };
     let lines = same!(Level::TRACE, destructured => split((1, "q"), [4, 5], user.clone()));
     assert!(
-        lines[0].contains("a=1") && lines[0].contains("id=3"),
+        lines[0].contains("a:debug=1") && lines[0].contains("id:debug=3"),
         "{lines:?}"
     );
 }
@@ -222,11 +222,11 @@ fn skip_and_skip_all() {
     };
     let lines = same!(Level::TRACE, skips::some => f(5, "pw", &user));
     assert!(
-        lines[0].contains("id=5") && !lines[0].contains("secret"),
+        lines[0].contains("id:u64=5") && !lines[0].contains("secret"),
         "{lines:?}"
     );
     let lines = same!(Level::TRACE, skips::all => f(5, "pw"));
-    assert!(!lines[0].contains("id=5"), "{lines:?}");
+    assert!(!lines[0].contains("id:u64=5"), "{lines:?}");
 }
 
 mod custom_fields {
@@ -246,10 +246,13 @@ fn custom_fields_override_parameters_of_the_same_name() {
     };
     let lines = same!(Level::TRACE, custom_fields => f(&user, 1, "s"));
     assert!(
-        lines[0].contains("user.id=2") && lines[0].contains("id=99"),
+        lines[0].contains("user.id:u64=2") && lines[0].contains(" id:u64=99"),
         "{lines:?}"
     );
-    assert!(lines.iter().any(|l| l == "record f later=5"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "record f later:i64=5"),
+        "{lines:?}"
+    );
 }
 
 mod errs {
@@ -278,13 +281,15 @@ fn err_in_every_form() {
     for fail in [false, true] {
         let lines = same!(Level::TRACE, errs::plain => f(fail));
         assert_eq!(
-            lines.iter().any(|l| l.contains("error=oops, displayed")),
+            lines
+                .iter()
+                .any(|l| l.contains("error:debug=oops, displayed")),
             fail,
             "{lines:?}"
         );
         let lines = same!(Level::TRACE, errs::debug => f(fail));
         assert_eq!(
-            lines.iter().any(|l| l.contains("error=Oops")),
+            lines.iter().any(|l| l.contains("error:debug=Oops")),
             fail,
             "{lines:?}"
         );
@@ -317,14 +322,14 @@ mod rets {
 fn ret_in_every_form() {
     let lines = same!(Level::TRACE, rets::plain => f(3));
     assert!(
-        lines.iter().any(|l| l.contains("return=[3, 3]")),
+        lines.iter().any(|l| l.contains("return:debug=[3, 3]")),
         "{lines:?}"
     );
     let lines = same!(Level::TRACE, rets::display => f(3));
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("return=<3>") && l.contains("level=DEBUG")),
+            .any(|l| l.contains("return:debug=<3>") && l.contains("level=DEBUG")),
         "{lines:?}"
     );
     same!(Level::TRACE, rets::unit => f());
@@ -384,7 +389,7 @@ fn methods_record_self_like_tracing() {
     let same_modulo_type = |a: Vec<String>, b: Vec<String>| {
         let b: Vec<String> = b
             .into_iter()
-            .map(|l| l.replace("self=O(", "self=T("))
+            .map(|l| l.replace("self:debug=O(", "self:debug=T("))
             .collect();
         assert_eq!(b, a);
     };

@@ -226,6 +226,8 @@ fn a_disabled_site_with_max_depth_still_guards() {
 // ---------------------------------------------------------------- diagnose
 
 mod diag {
+    // Never called: diagnosed as such.
+    #[allow(dead_code)]
     #[instrument_once::instrument_once]
     pub(crate) fn never() {}
 
@@ -241,6 +243,8 @@ mod diag {
     #[instrument_once::instrument_once]
     pub(crate) fn recorded() {}
 
+    // Switched off before any call: diagnosed from its switch alone.
+    #[allow(dead_code)]
     #[instrument_once::instrument_once]
     pub(crate) fn switched() {}
 }

@@ -196,6 +196,33 @@ fn fib(n: u64) -> u64 {
 #[instrument_once(stats = false)]
 fn spans_only() {}
 
+const SPAN_NAME: &str = "from_a_constant";
+const FIELD_NAME: &str = "field_from_a_constant";
+
+/// tracing's forms: a positional name, a level path, declared-but-empty
+/// fields recorded later, braced field names, `%`/`?` shorthands.
+#[instrument_once("positional", level = tracing::Level::DEBUG, fields(later, {FIELD_NAME} = 1, %shown, debugged = ?x))]
+fn tracing_forms(x: u32, shown: &str) -> u32 {
+    tracing::Span::current().record("later", x);
+    x + u32::try_from(shown.len()).unwrap_or(0)
+}
+
+#[instrument_once(name = SPAN_NAME, target = SPAN_NAME)]
+fn constant_name_and_target(
+    mut acc: Vec<u32>,
+    (first, mut second): (u32, u32),
+) -> Result<Vec<u32>, String> {
+    second += 1;
+    acc.push(first + second);
+    Ok(acc)
+}
+
+#[track_caller]
+#[instrument_once]
+fn located() -> u32 {
+    std::panic::Location::caller().line()
+}
+
 pub(crate) fn main() {
     assert_eq!(free(1), 2);
     assert_eq!(generic(&[1, 2], 3u8), Some(&1));
@@ -239,6 +266,9 @@ pub(crate) fn main() {
     assert!(guarded(20).is_err());
     assert_eq!(fib(10), 55);
     spans_only();
+    assert_eq!(tracing_forms(1, "ab"), 3);
+    assert_eq!(constant_name_and_target(vec![], (1, 1)), Ok(vec![3]));
+    assert_eq!(located(), line!());
     let names: Vec<&str> = instrument_once::registry()
         .sites()
         .iter()

@@ -1,0 +1,482 @@
+#![allow(missing_docs, unreachable_pub)]
+// The functions are written for the comparison, not as model code.
+#![allow(
+    clippy::needless_pass_by_value,
+    clippy::unused_async,
+    clippy::unnecessary_wraps,
+    clippy::many_single_char_names,
+    clippy::too_many_arguments,
+    clippy::ptr_arg,
+    clippy::unused_self
+)]
+//! `#[instrument_once]` as a drop-in for `#[tracing::instrument]`: the forms
+//! tracing accepts, the field kinds it records, what the function does
+//! (`#[track_caller]`, the order parameters are dropped in, `dead_code`), and
+//! every call's outcome counted right, async and boxed futures included.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use futures::FutureExt;
+use instrument_once::instrument_once;
+use instrument_once_tests::{record, site};
+use tracing::Level;
+
+macro_rules! twins {
+    (($($opts:tt)*) $($item:tt)*) => {
+        #[allow(dead_code, clippy::unused_async)]
+        pub mod t {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tracing::instrument($($opts)*)]
+            $($item)*
+        }
+        #[allow(dead_code, clippy::unused_async)]
+        pub mod o {
+            #[allow(unused_imports)]
+            use super::*;
+            #[instrument_once::instrument_once($($opts)*)]
+            $($item)*
+        }
+    };
+}
+
+macro_rules! same {
+    ($($case:ident)::+ => $($call:tt)*) => {{
+        let (rt, lt) = record(Level::TRACE, || $($case)::+::t::$($call)*);
+        let (ro, lo) = record(Level::TRACE, || $($case)::+::o::$($call)*);
+        assert_eq!(lo, lt, "recorded lines differ");
+        assert_eq!(format!("{ro:?}"), format!("{rt:?}"), "results differ");
+        lt
+    }};
+}
+
+#[derive(Debug)]
+pub struct Oops;
+
+impl std::fmt::Display for Oops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("oops")
+    }
+}
+
+// ------------------------------------------------------------ outcomes
+
+#[instrument_once]
+async fn async_fails(fail: bool) -> Result<u32, Oops> {
+    if fail {
+        Err(Oops)
+    } else {
+        Ok(1)
+    }
+}
+
+/// An `async fn` returning `Err` is counted as an error, as a sync one is.
+#[test]
+fn async_errors_are_counted() {
+    let site = site!(async_fails);
+    for fail in [true, false, true] {
+        let _ = futures::executor::block_on(async_fails(fail));
+    }
+    let s = site.stats();
+    assert_eq!((s.calls, s.ok, s.errors), (3, 1, 2), "{s:?}");
+    assert_eq!(s.latency.count, 3);
+}
+
+mod boxed {
+    use super::*;
+
+    #[instrument_once(err)]
+    pub fn alias(fail: bool) -> futures::future::BoxFuture<'static, Result<u32, Oops>> {
+        Box::pin(async move {
+            if fail {
+                Err(Oops)
+            } else {
+                Ok(2)
+            }
+        })
+    }
+
+    #[instrument_once(err, ret)]
+    pub fn spelled_out(fail: bool) -> Pin<Box<dyn Future<Output = Result<u32, Oops>> + Send>> {
+        Box::pin(async move {
+            if fail {
+                Err(Oops)
+            } else {
+                Ok(3)
+            }
+        })
+    }
+}
+
+/// A function returning a boxed future (the `async-trait` shape, or a
+/// `BoxFuture` alias) emits `err` and counts the error of the future it
+/// returns.
+#[test]
+fn boxed_futures_emit_err_and_count_errors() {
+    for (name, run) in [
+        (
+            "alias",
+            (|fail| futures::executor::block_on(boxed::alias(fail))) as fn(bool) -> _,
+        ),
+        ("spelled_out", |fail| {
+            futures::executor::block_on(boxed::spelled_out(fail))
+        }),
+    ] {
+        let (_, lines) = record(Level::TRACE, || run(true));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("level=ERROR") && l.contains("error:debug=oops")),
+            "{name}: {lines:?}"
+        );
+        let _ = run(false);
+        let site = instrument_once::registry()
+            .get(&format!("{}::boxed::{name}", module_path!()))
+            .unwrap();
+        let s = site.stats();
+        assert_eq!((s.calls, s.ok, s.errors), (2, 1, 1), "{name}: {s:?}");
+    }
+}
+
+/// A panic while an async call builds its span (here, in a `fields`
+/// expression) is counted as a panic, as in a sync call.
+#[instrument_once(fields(boom = explode(x)))]
+async fn panics_building_its_span(x: u32) -> u32 {
+    x
+}
+
+fn explode(x: u32) -> u32 {
+    assert!(x != 0, "planned panic in a field expression");
+    x
+}
+
+#[test]
+fn a_panic_building_an_async_span_is_a_panic() {
+    let site = site!(panics_building_its_span);
+    let result = record(Level::TRACE, || {
+        std::panic::catch_unwind(|| futures::executor::block_on(panics_building_its_span(0)))
+    })
+    .0;
+    assert!(result.is_err());
+    let s = site.stats();
+    assert_eq!(
+        (s.calls, s.panics, s.cancelled, s.in_flight),
+        (1, 1, 0, 0),
+        "{s:?}"
+    );
+}
+
+// ------------------------------------------------------------ forms
+
+pub const SPAN_NAME: &str = "named_by_a_constant";
+pub const TARGET: &str = "a_constant_target";
+pub const FIELD: &str = "field_named_by_a_constant";
+
+pub struct Names;
+impl Names {
+    pub const ASSOC: &'static str = "field_named_by_an_associated_constant";
+}
+
+mod empty_fields {
+    twins! { (fields(user_id, request.kind, b = 1))
+        pub fn f(x: u32) -> u32 {
+            tracing::Span::current().record("user_id", 42_u64);
+            tracing::Span::current().record("request.kind", "late");
+            x
+        }
+    }
+}
+
+mod braced_fields {
+    twins! { (fields({crate::FIELD} = 1, {"literal.name"} = %"shown", {crate::Names::ASSOC} = ?x))
+        pub fn f(x: u32) -> u32 { x }
+    }
+}
+
+mod constant_name_target {
+    use crate::{SPAN_NAME, TARGET};
+    twins! { (name = SPAN_NAME, target = TARGET)
+        pub fn f(x: u32) -> u32 { x }
+    }
+}
+
+mod positional_name {
+    twins! { ("a positional name", level = "debug")
+        pub fn f(x: u32) -> u32 { x }
+    }
+}
+
+#[test]
+fn forms_tracing_accepts_are_accepted_and_recorded_alike() {
+    let lines = same!(empty_fields => f(1));
+    assert!(
+        lines.iter().any(|l| l == "record f user_id:u64=42"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("names=[\"x\", \"user_id\", \"request.kind\", \"b\"]"));
+    let lines = same!(braced_fields => f(7));
+    assert!(
+        lines[0].contains("field_named_by_a_constant:i64=1"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("literal.name:debug=shown"), "{lines:?}");
+    assert!(lines[0].contains("field_named_by_an_associated_constant:debug=7"));
+    let lines = same!(constant_name_target => f(1));
+    assert!(
+        lines[0].starts_with("new named_by_a_constant target=a_constant_target"),
+        "{lines:?}"
+    );
+    let lines = same!(positional_name => f(1));
+    assert!(
+        lines[0].starts_with("new a positional name") && lines[0].contains("level=DEBUG"),
+        "{lines:?}"
+    );
+}
+
+mod kinds {
+    use std::num::{NonZeroI128, NonZeroU128, NonZeroU32, Wrapping};
+    twins! { ()
+        pub fn f(a: u128, b: i128, c: NonZeroU128, d: NonZeroI128, e: NonZeroU32, s: String, r: &String, w: Wrapping<u8>, u: usize) -> usize {
+            let _ = (a, b, c, d, e, &s, r, w);
+            u
+        }
+    }
+}
+
+/// Every type tracing records as a value is recorded as one, with the same
+/// kind: `String` as a string, 128-bit integers as 128-bit integers...
+#[test]
+fn parameters_are_recorded_with_the_same_kinds() {
+    use std::num::{NonZeroI128, NonZeroU128, NonZeroU32, Wrapping};
+    let r = String::from("by ref");
+    let lines = same!(kinds => f(
+        u128::MAX,
+        i128::MIN,
+        NonZeroU128::new(5).unwrap(),
+        NonZeroI128::new(-5).unwrap(),
+        NonZeroU32::new(9).unwrap(),
+        "Cool".into(),
+        &r,
+        Wrapping(3),
+        4
+    ));
+    for kind in [
+        "a:u128=",
+        "b:i128=",
+        "s:str=\"Cool\"",
+        "r:str=\"by ref\"",
+        "u:u64=4",
+    ] {
+        assert!(lines[0].contains(kind), "{kind}: {lines:?}");
+    }
+}
+
+// ------------------------------------------------------------ what the function does
+
+#[track_caller]
+#[instrument_once]
+fn where_was_i_called() -> &'static std::panic::Location<'static> {
+    std::panic::Location::caller()
+}
+
+#[track_caller]
+#[instrument_once(stats = false)]
+fn where_was_i_called_returning_result() -> Result<u32, &'static std::panic::Location<'static>> {
+    Err(std::panic::Location::caller())
+}
+
+#[track_caller]
+#[instrument_once]
+fn unwraps(x: Option<u32>) -> u32 {
+    x.unwrap()
+}
+
+/// `#[track_caller]` still reports the caller: in `Location::caller()` and in
+/// the location of a panic inside the function.
+#[test]
+fn track_caller_reports_the_caller() {
+    let line = line!() + 1;
+    let here = where_was_i_called();
+    assert_eq!((here.file(), here.line()), (file!(), line));
+    let line = line!() + 1;
+    let here = where_was_i_called_returning_result().unwrap_err();
+    assert_eq!((here.file(), here.line()), (file!(), line));
+    let panic_line = Arc::new(Mutex::new(0));
+    let seen = Arc::clone(&panic_line);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(l) = info.location() {
+            *seen.lock().unwrap() = l.line();
+        }
+    }));
+    let line = line!() + 1;
+    let result = std::panic::catch_unwind(|| unwraps(None));
+    std::panic::set_hook(previous);
+    assert!(result.is_err());
+    assert_eq!(*panic_line.lock().unwrap(), line);
+    assert_eq!(site!(unwraps).stats().panics, 1);
+}
+
+/// Logs its name when dropped.
+pub struct Noisy(&'static str, Arc<Mutex<Vec<&'static str>>>);
+
+impl Drop for Noisy {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+fn noisy(names: [&'static str; 3]) -> (Arc<Mutex<Vec<&'static str>>>, [Noisy; 3]) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let [a, b, c] = names;
+    (
+        Arc::clone(&log),
+        [
+            Noisy(a, Arc::clone(&log)),
+            Noisy(b, Arc::clone(&log)),
+            Noisy(c, log),
+        ],
+    )
+}
+
+// The same bodies, bare and instrumented: the body uses only the middle
+// parameter, and drops a local of its own.
+fn bare_plain(_first: Noisy, middle: Noisy, _last: Noisy) -> usize {
+    let _local = Noisy("local", Arc::clone(&middle.1));
+    middle.0.len()
+}
+
+#[instrument_once(skip_all)]
+fn instrumented_plain(_first: Noisy, middle: Noisy, _last: Noisy) -> usize {
+    let _local = Noisy("local", Arc::clone(&middle.1));
+    middle.0.len()
+}
+
+fn bare_result(_first: Noisy, middle: Noisy, _last: Noisy) -> Result<usize, Oops> {
+    let _local = Noisy("local", Arc::clone(&middle.1));
+    Ok(middle.0.len())
+}
+
+#[instrument_once(skip_all)]
+fn instrumented_result(_first: Noisy, middle: Noisy, _last: Noisy) -> Result<usize, Oops> {
+    let _local = Noisy("local", Arc::clone(&middle.1));
+    Ok(middle.0.len())
+}
+
+async fn bare_async(_first: Noisy, middle: Noisy, _last: Noisy) -> Result<usize, Oops> {
+    let _local = Noisy("local", Arc::clone(&middle.1));
+    Ok(middle.0.len())
+}
+
+#[instrument_once(skip_all)]
+async fn instrumented_async(_first: Noisy, middle: Noisy, _last: Noisy) -> Result<usize, Oops> {
+    let _local = Noisy("local", Arc::clone(&middle.1));
+    Ok(middle.0.len())
+}
+
+/// Holds a value only to drop it.
+pub struct Held(#[allow(dead_code)] Noisy);
+
+impl Held {
+    fn bare(self, _first: Noisy, middle: Noisy) -> Result<usize, Oops> {
+        Ok(middle.0.len())
+    }
+
+    #[instrument_once(skip_all)]
+    fn instrumented(self, _first: Noisy, middle: Noisy) -> Result<usize, Oops> {
+        Ok(middle.0.len())
+    }
+}
+
+fn drop_order(call: impl FnOnce([Noisy; 3])) -> Vec<&'static str> {
+    let (log, args) = noisy(["first", "middle", "last"]);
+    call(args);
+    let order = log.lock().unwrap().clone();
+    order
+}
+
+/// Parameters, used or not, are dropped in the same order as without the
+/// attribute, whichever way the body runs (inline, in a closure, async),
+/// and a by-value `self` last.
+#[test]
+fn parameters_are_dropped_in_the_same_order() {
+    let bare = drop_order(|[a, b, c]| {
+        bare_plain(a, b, c);
+    });
+    assert_eq!(bare, ["local", "last", "middle", "first"]);
+    assert_eq!(
+        drop_order(|[a, b, c]| {
+            instrumented_plain(a, b, c);
+        }),
+        bare
+    );
+    assert_eq!(
+        drop_order(|[a, b, c]| {
+            let _ = instrumented_result(a, b, c);
+        }),
+        drop_order(|[a, b, c]| {
+            let _ = bare_result(a, b, c);
+        })
+    );
+    assert_eq!(
+        drop_order(|[a, b, c]| {
+            let _ = futures::executor::block_on(instrumented_async(a, b, c));
+        }),
+        drop_order(|[a, b, c]| {
+            let _ = futures::executor::block_on(bare_async(a, b, c));
+        })
+    );
+    let bare = drop_order(|[a, b, c]| {
+        let _ = Held(a).bare(b, c);
+    });
+    assert_eq!(bare, ["last", "middle", "first"]);
+    assert_eq!(
+        drop_order(|[a, b, c]| {
+            let _ = Held(a).instrumented(b, c);
+        }),
+        bare
+    );
+}
+
+/// An early `return` or `?` from a body that runs inline is a return, not a
+/// panic.
+#[instrument_once]
+fn leaves_early(x: Option<u32>) -> Option<u32> {
+    let y = x?;
+    if y == 0 {
+        return Some(0);
+    }
+    Some(y + 1)
+}
+
+#[test]
+fn early_returns_of_inline_bodies_are_returns() {
+    assert_eq!(leaves_early(None), None);
+    assert_eq!(leaves_early(Some(0)), Some(0));
+    assert_eq!(leaves_early(Some(1)), Some(2));
+    let s = site!(leaves_early).stats();
+    assert_eq!(
+        (s.calls, s.ok, s.panics, s.in_flight),
+        (3, 3, 0, 0),
+        "{s:?}"
+    );
+}
+
+/// Dropping an unfinished instrumented future counts a cancellation.
+#[instrument_once]
+async fn waits(rx: futures::channel::oneshot::Receiver<()>) -> Result<(), Oops> {
+    rx.await.map_err(|_| Oops)
+}
+
+#[test]
+fn a_future_dropped_mid_poll_is_cancelled() {
+    let site = site!(waits);
+    let (_tx, rx) = futures::channel::oneshot::channel();
+    let mut fut = Box::pin(waits(rx));
+    assert!(fut.as_mut().now_or_never().is_none());
+    drop(fut);
+    let s = site.stats();
+    assert_eq!((s.calls, s.cancelled, s.panics), (1, 1, 0), "{s:?}");
+}
