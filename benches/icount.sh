@@ -5,6 +5,7 @@
 # the loop alone, "bare" the uninstrumented function.
 #
 # Usage: benches/icount.sh [SETUP...]   (default: none filtered registry_nop fmt_sink)
+#        VARIANTS="io_spans io_off" benches/icount.sh none   (only those variants)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p instrument-once-benches --bin icount
@@ -28,6 +29,7 @@ printf "%-14s %-20s %10s\n" setup variant "Ir/call"
 for setup in $SETUPS; do
     variants="$SYNC $ASYNC"
     if [ "$setup" = filtered ]; then variants="bare tracing_trace io_spans_trace"; fi
+    if [ -n "${VARIANTS:-}" ]; then variants="$VARIANTS"; fi
     for v in $variants; do
         a=$(ir "$setup" "$v" "$N1")
         b=$(ir "$setup" "$v" "$N2")
