@@ -274,10 +274,11 @@ impl Site {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .sites
+        let sites: Vec<&'static Site> = self.sites.iter().map(|d| d.site).collect();
+        let names = crate::registry::unique_names(&sites);
+        let width = names
             .iter()
-            .map(|d| d.site.qualified_name().chars().count())
+            .map(|n| n.chars().count())
             .max()
             .unwrap_or(0)
             .max("function".len());
@@ -286,14 +287,11 @@ impl fmt::Display for Report {
             "{:<width$}  {:>8} {:>7}  verdict",
             "function", "calls", "errors"
         )?;
-        for d in &self.sites {
+        for (d, name) in self.sites.iter().zip(&names) {
             writeln!(
                 f,
                 "{:<width$}  {:>8} {:>7}  {}",
-                d.site.qualified_name(),
-                d.stats.calls,
-                d.stats.errors,
-                d.verdict
+                name, d.stats.calls, d.stats.errors, d.verdict
             )?;
         }
         for e in &self.invalid {

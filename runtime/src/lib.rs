@@ -92,7 +92,7 @@ pub use depth::{
 };
 pub use diagnose::{diagnose, Diagnosis, DisabledBy, Report, Verdict};
 pub use export::{SiteSnapshot, Snapshot};
-pub use registry::{registry, Registry};
+pub use registry::{registry, LookupError, Registry};
 pub use site::Site;
 pub use stats::{set_timing, timing, Latency, Stats};
 

@@ -118,3 +118,91 @@ fn the_whole_output_parses_with_a_real_parser() {
         .unwrap();
     assert!(under_100us.count <= 2.0, "{buckets:?}");
 }
+
+mod twice {
+    //! Three ways two functions get one qualified name.
+    #[derive(Debug)]
+    pub(crate) struct A;
+    #[derive(Debug)]
+    pub(crate) struct B;
+
+    impl A {
+        #[instrument_once::instrument_once]
+        pub(crate) fn new() -> A {
+            A
+        }
+    }
+
+    impl B {
+        #[instrument_once::instrument_once]
+        pub(crate) fn new() -> B {
+            B
+        }
+    }
+
+    #[instrument_once::instrument_once]
+    impl From<u8> for A {
+        fn from(_: u8) -> A {
+            A
+        }
+    }
+
+    #[instrument_once::instrument_once]
+    impl From<u16> for A {
+        fn from(_: u16) -> A {
+            A
+        }
+    }
+
+    pub(crate) fn outer_one() -> u32 {
+        #[instrument_once::instrument_once]
+        fn helper() -> u32 {
+            1
+        }
+        helper()
+    }
+
+    pub(crate) fn outer_two() -> u32 {
+        #[instrument_once::instrument_once]
+        fn helper() -> u32 {
+            2
+        }
+        helper()
+    }
+}
+
+/// Every function is its own series: functions that share a qualified name
+/// are told apart by their place, and no two samples have the same name and
+/// labels.
+#[test]
+fn functions_sharing_a_name_are_separate_series() {
+    let _ = (twice::A::new(), twice::B::new(), twice::A::from(1u8));
+    let _ = twice::A::from(1u16);
+    let _ = twice::A::from(2u16);
+    assert_eq!(twice::outer_one() + twice::outer_two(), 3);
+    let text = instrument_once::registry().snapshot().to_prometheus();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid exposition format");
+    let mut seen = std::collections::HashSet::new();
+    for sample in &scrape.samples {
+        let mut labels: Vec<_> = sample.labels.iter().collect();
+        labels.sort();
+        let key = format!("{} {labels:?}", sample.metric);
+        assert!(seen.insert(key.clone()), "duplicate series: {key}");
+    }
+    for name in ["new", "A::from", "helper"] {
+        let qualified = format!("{}::twice::{name}", module_path!());
+        let functions: std::collections::BTreeSet<&str> = scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "instrument_once_calls_total")
+            .filter_map(|s| s.labels.get("function"))
+            .filter(|f| f.starts_with(&format!("{qualified} (")))
+            .collect();
+        assert_eq!(functions.len(), 2, "{name}: {functions:?}");
+    }
+    // Each series counts its own calls: `From<u16>` was called twice.
+    let sites = instrument_once::registry().get_all(&format!("{}::twice::A::from", module_path!()));
+    let calls: Vec<u64> = sites.iter().map(|s| s.stats().calls).collect();
+    assert_eq!(calls, [1, 2]);
+}

@@ -80,19 +80,46 @@ fn methods_of_an_instrumented_impl_are_qualified_with_the_type() {
 }
 
 #[test]
-fn two_sites_with_one_name_are_both_listed_and_get_returns_the_first_by_line() {
+fn two_sites_with_one_name_are_both_listed_and_get_refuses_to_pick_one() {
+    let reg = instrument_once::registry();
     let name = concat!(module_path!(), "::same_name::dup");
-    let all = instrument_once::registry().get_all(name);
+    let all = reg.get_all(name);
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(all[0].line() < all[1].line());
-    assert!(std::ptr::eq(
-        instrument_once::registry().get(name).unwrap(),
-        all[0]
-    ));
+    assert!(reg.get(name).is_none(), "an ambiguous name finds nothing");
+    let Err(instrument_once::LookupError::Ambiguous { candidates, .. }) = reg.lookup(name) else {
+        panic!("{:?}", reg.lookup(name));
+    };
+    let unique: Vec<String> = all.iter().map(|s| s.unique_name()).collect();
+    assert_eq!(candidates, unique);
+    assert_eq!(
+        unique[0],
+        format!("{name} ({}:{})", all[0].file(), all[0].line())
+    );
+    // Each unique name finds its own function.
+    for (site, unique) in all.iter().zip(&unique) {
+        assert!(std::ptr::eq(reg.get(unique).unwrap(), *site));
+    }
     same_name::S::dup();
     assert_eq!((all[0].stats().calls, all[1].stats().calls), (0, 1));
     same_name::dup();
     assert_eq!(all[0].stats().calls, 1);
+}
+
+#[test]
+fn a_name_that_finds_nothing_suggests_the_closest() {
+    let reg = instrument_once::registry();
+    let err = reg
+        .lookup(concat!(module_path!(), "::inner::Get"))
+        .unwrap_err();
+    let instrument_once::LookupError::NotFound { closest, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(
+        closest.contains(&concat!(module_path!(), "::inner::get")),
+        "{closest:?}"
+    );
+    assert!(err.to_string().contains("case-sensitive"), "{err}");
 }
 
 #[test]

@@ -30,6 +30,10 @@ pub struct SiteSnapshot {
     pub name: &'static str,
     /// `module::path::fn` (or `module::path::Type::fn`).
     pub qualified_name: &'static str,
+    /// The qualified name, with the function's place when another function
+    /// has the same one (see [`Site::unique_name`]): the `function` label of
+    /// the Prometheus export and the name in the table.
+    pub unique_name: String,
     /// Module of the function.
     pub module_path: &'static str,
     /// Source file.
@@ -127,14 +131,17 @@ impl Registry {
     /// # }
     /// ```
     pub fn snapshot(&self) -> Snapshot {
-        let sites = self
-            .sites()
+        let sites = self.sites();
+        let names = crate::registry::unique_names(&sites);
+        let sites = sites
             .into_iter()
-            .map(|site: &'static Site| {
+            .zip(names)
+            .map(|(site, unique_name): (&'static Site, String)| {
                 let (stats, fine) = site.stats.snapshot_with_buckets();
                 SiteSnapshot {
                     name: site.name(),
                     qualified_name: site.qualified_name(),
+                    unique_name,
                     module_path: site.module_path(),
                     file: site.file(),
                     line: site.line(),
@@ -177,7 +184,7 @@ impl fmt::Display for Snapshot {
         let width = self
             .sites
             .iter()
-            .map(|s| s.qualified_name.chars().count() + usize::from(!s.enabled) * 6)
+            .map(|s| s.unique_name.chars().count() + usize::from(!s.enabled) * 6)
             .max()
             .unwrap_or(0)
             .max("function".len());
@@ -199,9 +206,9 @@ impl fmt::Display for Snapshot {
         for s in &self.sites {
             let st = &s.stats;
             let name = if s.enabled {
-                s.qualified_name.to_owned()
+                s.unique_name.clone()
             } else {
-                format!("{} (off)", s.qualified_name)
+                format!("{} (off)", s.unique_name)
             };
             writeln!(
                 f,

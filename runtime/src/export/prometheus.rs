@@ -38,7 +38,7 @@ fn one_per_site(
         let _ = writeln!(
             out,
             "{name}{{function=\"{}\"}} {}",
-            escape(s.qualified_name),
+            escape(&s.unique_name),
             value(&s.stats)
         );
     }
@@ -75,7 +75,7 @@ impl Snapshot {
              # TYPE instrument_once_calls_total counter"
         );
         for s in &sites {
-            let f = escape(s.qualified_name);
+            let f = escape(&s.unique_name);
             let st = &s.stats;
             for (result, n) in [
                 ("ok", st.ok),
@@ -111,7 +111,7 @@ impl Snapshot {
              # TYPE instrument_once_duration_seconds histogram"
         );
         for s in &sites {
-            let f = escape(s.qualified_name);
+            let f = escape(&s.unique_name);
             for (upper, n) in &s.latency_buckets {
                 let _ = writeln!(
                     out,
