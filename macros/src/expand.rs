@@ -396,8 +396,10 @@ fn sync_span(
         let __io_span;
         let __io_entered;
         // A span below the level filter is not noted for `diagnose()`:
-        // it compares the site's level with the filter itself.
-        if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+        // it compares the site's level with the filter itself. (With
+        // tracing's `log` feature, spans also go to `log`, as tracing's
+        // attribute makes them.)
+        if __io_call.span_wanted() && (#p::tracing::level_enabled!(#level) || #p::tracing::if_log_enabled!(#level, { true } else { false })) {
             // Recording `_name` parameters is intended.
             #[allow(clippy::used_underscore_binding)]
             let __io_new_span = #span;
@@ -594,7 +596,7 @@ fn drive_async(
     classify: &TokenStream,
 ) -> TokenStream {
     quote! {
-        let __io_span = if __io_call.span_wanted() && #p::tracing::level_enabled!(#level) {
+        let __io_span = if __io_call.span_wanted() && (#p::tracing::level_enabled!(#level) || #p::tracing::if_log_enabled!(#level, { true } else { false })) {
             #[allow(clippy::used_underscore_binding)]
             let __io_span = #span;
             #p::observe(&__IO_SITE, !__io_span.is_disabled());
