@@ -80,6 +80,7 @@ pub mod hook;
 mod registry;
 mod site;
 mod stats;
+mod sync;
 
 #[doc(hidden)]
 #[path = "private.rs"]

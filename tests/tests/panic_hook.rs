@@ -32,4 +32,37 @@ fn installed_twice_reports_once_where_naive_chaining_reports_twice() {
     let _ = std::panic::catch_unwind(|| panic!("one panic"));
     assert_eq!(REPORTED.load(Ordering::SeqCst), 1);
     assert_eq!(NAIVE.load(Ordering::SeqCst), 2);
+    // In the same test: the panic hook is process-wide.
+    installing_while_panicking_does_not_abort();
+}
+
+static INSTALLED_WHILE_PANICKING: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs a hook from its destructor.
+struct InstallsOnDrop;
+
+impl Drop for InstallsOnDrop {
+    fn drop(&mut self) {
+        let installed = instrument_once::hook::install_panic_hook_once("late", report);
+        INSTALLED_WHILE_PANICKING.store(1 + usize::from(installed), Ordering::SeqCst);
+    }
+}
+
+/// Called from a destructor while the thread unwinds, the install changes
+/// nothing (the standard library would abort the process) and says so; once
+/// the thread is no longer panicking, the same key installs.
+fn installing_while_panicking_does_not_abort() {
+    let result = std::panic::catch_unwind(|| {
+        let _installs = InstallsOnDrop;
+        panic!("unwinding through a destructor that installs a hook");
+    });
+    assert!(result.is_err());
+    assert_eq!(
+        INSTALLED_WHILE_PANICKING.load(Ordering::SeqCst),
+        1,
+        "ran, installed nothing"
+    );
+    assert!(instrument_once::hook::install_panic_hook_once(
+        "late", report
+    ));
 }

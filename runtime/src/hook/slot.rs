@@ -1,0 +1,509 @@
+//! [`HookSlot`]: a function value that integrations wrap, each at most once
+//! per key.
+//!
+//! # Design
+//!
+//! The slot's *state* (the original, the layers in order, a version) sits
+//! behind a mutex that is held only for reads and for the final commit of a
+//! change, never while user code runs. A change copies the layers out,
+//! builds the new chain with every layer's factory *without* the lock (a
+//! factory may call any method of this or any other slot, and may panic),
+//! then commits under the lock if nothing changed meanwhile, or builds
+//! again. A factory that panics therefore leaves the slot exactly as it
+//! was, and the panic reaches the caller; a factory may run more than once
+//! when another change races it.
+//!
+//! The *current chain* is a pointer the commit swaps; a call loads it and
+//! runs it, with no lock and no reference count. The replaced chain is
+//! retired, tagged with the epoch of [`super::reclaim`], and freed (with the
+//! values its layers captured) once no call can still be inside it: at the
+//! next removal of a layer, every [`RECLAIM_EVERY`] changes, by
+//! [`HookSlot::reclaim`], and when the slot is dropped.
+
+use std::fmt;
+use std::panic::Location;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use super::layer::{self, AlreadyWrapped, HookFn, Layer, LayerInfo, NotWrapped};
+use super::reclaim;
+use crate::sync::{lock, AtomicPtr, Mutex, MutexGuard, Ordering, UnsafeCell};
+
+/// A factory: builds a layer around the function beneath it.
+type Factory<A, R> = Arc<dyn Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync>;
+
+/// Makes the original into a chain of its own: a `Box` around the
+/// original's concrete type, so calling it is one dynamic call.
+type Plain<A, R> = Arc<dyn Fn() -> Box<HookFn<A, R>> + Send + Sync>;
+
+/// A chain: the outermost layer (or the original), boxed.
+type Chain<A, R> = Box<HookFn<A, R>>;
+
+/// What a slot publishes: a chain in a cell (loom checks that no call runs
+/// it while it is freed), behind a thin pointer so one atomic holds it.
+type ChainCell<A, R> = UnsafeCell<Chain<A, R>>;
+
+/// Retired chains pile up to this many before a change frees what it can.
+pub(crate) const RECLAIM_EVERY: usize = 16;
+
+/// How often a change is rebuilt because other changes keep committing
+/// first, before it gives up (a factory that changes its own slot every
+/// time it runs would otherwise never finish).
+const MAX_ATTEMPTS: usize = 64;
+
+struct Entry<A, R> {
+    layer: Arc<Layer>,
+    factory: Factory<A, R>,
+}
+
+impl<A, R> Clone for Entry<A, R> {
+    fn clone(&self) -> Self {
+        Entry {
+            layer: Arc::clone(&self.layer),
+            factory: Arc::clone(&self.factory),
+        }
+    }
+}
+
+/// A chain that was replaced, and its epoch tag.
+struct Retired<A: 'static, R: 'static> {
+    tag: u64,
+    chain: Published<A, R>,
+}
+
+/// A chain handed to the current pointer: owned by the slot, possibly
+/// being run by calls on any thread.
+struct Published<A: 'static, R: 'static>(NonNull<ChainCell<A, R>>);
+
+// SAFETY: a `Published` is the slot's owning handle to a `Box<Chain>`,
+// which is `Send + Sync` (`HookFn` is); the pointer is only dereferenced
+// shared (by calls) or freed once (by the slot, under its lock).
+#[allow(unsafe_code)]
+unsafe impl<A, R> Send for Published<A, R> {}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl<A, R> Sync for Published<A, R> {}
+
+impl<A, R> Published<A, R> {
+    fn new(chain: Chain<A, R>) -> Self {
+        Published(NonNull::from(Box::leak(Box::new(UnsafeCell::new(chain)))))
+    }
+
+    fn as_ptr(&self) -> *mut ChainCell<A, R> {
+        self.0.as_ptr()
+    }
+
+    /// Frees the chain.
+    ///
+    /// The caller guarantees that no call can still be running it: it was
+    /// replaced and `reclaim` said so, or the slot itself is being dropped.
+    #[allow(unsafe_code)]
+    fn free(self) {
+        // SAFETY: the pointer came from `Box::leak` in `new`, is freed only
+        // here, once (`self` is consumed), and no call holds it (the
+        // caller's guarantee).
+        let cell = unsafe { Box::from_raw(self.0.as_ptr()) };
+        // The exclusive access loom checks against every call's.
+        cell.with_mut(|_| ());
+        drop(cell);
+    }
+}
+
+struct State<A: 'static, R: 'static> {
+    original: Arc<HookFn<A, R>>,
+    plain: Plain<A, R>,
+    layers: Vec<Entry<A, R>>,
+    /// Changes committed so far: a change built against an older version
+    /// is built again.
+    version: u64,
+    /// The chain `current` points at.
+    current: Published<A, R>,
+    retired: Vec<Retired<A, R>>,
+}
+
+/// A slot holding a function value that integrations may wrap, each at most
+/// once per key. See the [module documentation](crate::hook).
+///
+/// `A` is the argument (a tuple for several), `R` the result. A slot is
+/// typically a `static` behind `LazyLock`.
+///
+/// ```
+/// use std::sync::{Arc, LazyLock};
+/// use instrument_once::hook::HookSlot;
+///
+/// static ON_REQUEST: LazyLock<HookSlot<(&'static str, u16), usize>> =
+///     LazyLock::new(|| HookSlot::new("server::on_request", |(path, _port): (&str, u16)| path.len()));
+///
+/// ON_REQUEST.wrap_once("audit", |inner| Arc::new(move |req| inner(req) + 1));
+/// assert_eq!(ON_REQUEST.call(("/health", 80)), 8);
+/// ```
+pub struct HookSlot<A: 'static, R: 'static> {
+    name: &'static str,
+    /// The current chain (the state's `current`).
+    current: AtomicPtr<ChainCell<A, R>>,
+    state: Mutex<State<A, R>>,
+}
+
+impl<A: 'static, R: 'static> HookSlot<A, R> {
+    /// A slot named `name` holding `original`.
+    ///
+    /// ```
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert_eq!(slot.call(4), 8);
+    /// ```
+    pub fn new(name: &'static str, original: impl Fn(A) -> R + Send + Sync + 'static) -> Self {
+        let typed = Arc::new(original);
+        let original: Arc<HookFn<A, R>> = Arc::clone(&typed) as Arc<HookFn<A, R>>;
+        let plain: Plain<A, R> = Arc::new(move || {
+            let f = Arc::clone(&typed);
+            Box::new(move |a| f(a))
+        });
+        let current = Published::new(plain());
+        HookSlot {
+            name,
+            current: AtomicPtr::new(current.as_ptr()),
+            state: Mutex::new(State {
+                original,
+                plain,
+                layers: Vec::new(),
+                version: 0,
+                current,
+                retired: Vec::new(),
+            }),
+        }
+    }
+
+    /// The slot's name.
+    ///
+    /// ```
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert_eq!(slot.name(), "math::double");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Calls the current chain: the outermost layer, which calls the one
+    /// beneath it, down to the original. No lock and no reference count:
+    /// one atomic load, this thread's announcement (two plain stores), and
+    /// the dynamic call.
+    ///
+    /// ```
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert_eq!(slot.call(21), 42);
+    /// ```
+    #[inline]
+    #[allow(unsafe_code)]
+    pub fn call(&self, args: A) -> R {
+        let _entered = reclaim::enter();
+        // SAFETY: `current` always points at a live chain: one is freed only
+        // after it was replaced and every call that may have loaded it has
+        // left (`reclaim`), and `_entered` keeps this call among those until
+        // it returns or unwinds.
+        let cell = unsafe { &*self.current.load(Ordering::Acquire) };
+        // SAFETY: a published chain is never written again, only freed
+        // (see above): shared access.
+        cell.with(|chain| unsafe { (*chain)(args) })
+    }
+
+    /// The function the slot was created with, without any layer.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// slot.wrap_once("plus_one", |inner| Arc::new(move |x| inner(x) + 1));
+    /// assert_eq!(slot.call(1), 3);
+    /// assert_eq!((slot.original())(1), 2);
+    /// ```
+    pub fn original(&self) -> Arc<HookFn<A, R>> {
+        Arc::clone(&self.lock().original)
+    }
+
+    /// Whether a layer with this key is present.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert!(!slot.is_wrapped("plus_one"));
+    /// slot.wrap_once("plus_one", |inner| Arc::new(move |x| inner(x) + 1));
+    /// assert!(slot.is_wrapped("plus_one"));
+    /// ```
+    pub fn is_wrapped(&self, key: &str) -> bool {
+        self.lock().layers.iter().any(|e| e.layer.key == key)
+    }
+
+    /// The layers, innermost first.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// slot.wrap_once("a", |inner| Arc::new(move |x| inner(x)));
+    /// slot.wrap_once("b", |inner| Arc::new(move |x| inner(x)));
+    /// let keys: Vec<_> = slot.layers().iter().map(|l| l.key).collect();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// ```
+    pub fn layers(&self) -> Vec<LayerInfo> {
+        self.lock().layers.iter().map(|e| e.layer.info()).collect()
+    }
+
+    /// Adds the layer `wrap` builds around the current chain, unless a layer
+    /// with `key` is present; either way returns the layer that holds `key`.
+    /// `wrap` gets the function beneath the new layer, never the slot. It
+    /// runs without the slot's lock (it may call any method of any slot); if
+    /// it panics, the slot is left as it was and the panic reaches the
+    /// caller.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// for _ in 0..3 {
+    ///     slot.wrap_once("plus_one", |inner| Arc::new(move |x| inner(x) + 1));
+    /// }
+    /// assert_eq!(slot.call(1), 3, "one layer, not three");
+    /// ```
+    #[track_caller]
+    pub fn wrap_once(
+        &self,
+        key: &'static str,
+        wrap: impl Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync + 'static,
+    ) -> LayerInfo {
+        match self.try_wrap(key, wrap) {
+            Ok(layer) => layer,
+            Err(e) => e.existing,
+        }
+    }
+
+    /// Like [`HookSlot::wrap_once`], but a key already present is an error
+    /// naming who added it, where and when.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// assert!(slot.try_wrap("k", |inner| Arc::new(move |x| inner(x))).is_ok());
+    /// assert!(slot.try_wrap("k", |inner| Arc::new(move |x| inner(x))).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AlreadyWrapped`] when a layer with `key` is present.
+    ///
+    /// # Panics
+    ///
+    /// If a factory panics (the panic is passed on; the slot is unchanged),
+    /// or if other changes committed first on 64 attempts in a row (a
+    /// factory that changes its own slot every time it runs).
+    #[track_caller]
+    pub fn try_wrap(
+        &self,
+        key: &'static str,
+        wrap: impl Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync + 'static,
+    ) -> Result<LayerInfo, AlreadyWrapped> {
+        let location = Location::caller();
+        let entry = Entry {
+            layer: Arc::new(Layer::new(key, location)),
+            factory: Arc::new(wrap),
+        };
+        self.change(|layers| {
+            if let Some(e) = layers.iter().find(|e| e.layer.key == key) {
+                return Err(AlreadyWrapped {
+                    slot: self.name,
+                    existing: e.layer.info(),
+                    attempted_at: location,
+                });
+            }
+            layers.push(entry.clone());
+            Ok(())
+        })?;
+        layer::listed(self.name, &entry.layer);
+        Ok(entry.layer.info())
+    }
+
+    /// Removes the layer with `key` and rebuilds the chain from the original
+    /// with the remaining layers, in their order. What the removed layer
+    /// captured is dropped once no call can still be running it (usually
+    /// before this returns). A factory that panics while the chain is
+    /// rebuilt leaves the slot as it was.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
+    /// slot.wrap_once("plus_one", |inner| Arc::new(move |x| inner(x) + 1));
+    /// slot.wrap_once("times_ten", |inner| Arc::new(move |x| inner(x) * 10));
+    /// assert_eq!(slot.call(1), 30);
+    /// slot.unwrap("plus_one").unwrap();
+    /// assert_eq!(slot.call(1), 20);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`NotWrapped`] when no layer has `key`.
+    ///
+    /// # Panics
+    ///
+    /// As [`HookSlot::try_wrap`].
+    pub fn unwrap(&self, key: &str) -> Result<(), NotWrapped> {
+        let mut removed = None;
+        self.change(|layers| {
+            let Some(pos) = layers.iter().position(|e| e.layer.key == key) else {
+                return Err(NotWrapped {
+                    slot: self.name,
+                    key: key.to_owned(),
+                });
+            };
+            removed = Some(layers.remove(pos));
+            Ok(())
+        })?;
+        if let Some(removed) = removed {
+            layer::unlisted([&removed.layer]);
+        }
+        // The removed layer's captures go as soon as possible.
+        self.reclaim();
+        Ok(())
+    }
+
+    /// Frees the replaced chains that no call can still be running, with
+    /// what their layers captured; returns how many are still kept (some
+    /// call that started before they were replaced has not returned yet).
+    /// Changes do this by themselves (every removal, and every
+    /// sixteenth change); call it to release a removed layer's captures at
+    /// a moment of your choosing, when calls were in flight at its removal.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let held = Arc::new(());
+    /// let slot = instrument_once::hook::HookSlot::new("s", |x: u8| x);
+    /// let captured = Arc::clone(&held);
+    /// slot.wrap_once("k", move |inner| {
+    ///     let captured = Arc::clone(&captured);
+    ///     Arc::new(move |x| { let _ = &captured; inner(x) })
+    /// });
+    /// slot.unwrap("k").unwrap();
+    /// drop(slot);
+    /// assert_eq!(Arc::strong_count(&held), 1);
+    /// ```
+    pub fn reclaim(&self) -> usize {
+        let freeable = reclaim::oldest_in_use();
+        let freed: Vec<Retired<A, R>> = {
+            let mut state = self.lock();
+            let (freed, kept) = std::mem::take(&mut state.retired)
+                .into_iter()
+                .partition(|r| r.tag < freeable);
+            state.retired = kept;
+            freed
+        };
+        let kept = self.lock().retired.len();
+        // Outside the lock: dropping the captures runs the user's code.
+        for retired in freed {
+            retired.chain.free();
+        }
+        kept
+    }
+
+    /// Applies `edit` to a copy of the layers, builds the chain they make
+    /// (without the lock), and commits both if no other change committed
+    /// meanwhile; otherwise starts again. `edit` may refuse the change.
+    fn change<E>(
+        &self,
+        mut edit: impl FnMut(&mut Vec<Entry<A, R>>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for _ in 0..MAX_ATTEMPTS {
+            let (version, mut layers, original, plain) = {
+                let state = self.lock();
+                (
+                    state.version,
+                    state.layers.clone(),
+                    Arc::clone(&state.original),
+                    Arc::clone(&state.plain),
+                )
+            };
+            edit(&mut layers)?;
+            let chain = build(&original, &plain, &layers);
+            let mut state = self.lock();
+            if state.version != version {
+                drop(state);
+                // Never published: no call can hold it.
+                drop(chain);
+                continue;
+            }
+            let replaced = std::mem::replace(&mut state.current, Published::new(chain));
+            self.current
+                .store(state.current.as_ptr(), Ordering::Release);
+            state.retired.push(Retired {
+                tag: reclaim::retire_epoch(),
+                chain: replaced,
+            });
+            state.layers = layers;
+            state.version += 1;
+            let pile = state.retired.len();
+            drop(state);
+            if pile >= RECLAIM_EVERY {
+                self.reclaim();
+            }
+            return Ok(());
+        }
+        panic!(
+            "hook `{}`: other changes committed first on {MAX_ATTEMPTS} attempts in a row; \
+             does a wrapper factory change its own slot every time it runs?",
+            self.name
+        );
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<A, R>> {
+        lock(&self.state)
+    }
+}
+
+/// Builds the chain from the original through every layer (each layer's
+/// wrapper counted). Layers get the function beneath them as an `Arc`; the
+/// outermost is boxed, which is what a call goes through.
+fn build<A: 'static, R: 'static>(
+    original: &Arc<HookFn<A, R>>,
+    plain: &Plain<A, R>,
+    layers: &[Entry<A, R>],
+) -> Chain<A, R> {
+    let Some((outermost, inner)) = layers.split_last() else {
+        return plain();
+    };
+    let mut chain = Arc::clone(original);
+    for entry in inner {
+        let wrapped = (entry.factory)(chain);
+        let layer = Arc::clone(&entry.layer);
+        chain = Arc::new(move |a| {
+            layer
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            wrapped(a)
+        });
+    }
+    let wrapped = (outermost.factory)(chain);
+    let layer = Arc::clone(&outermost.layer);
+    Box::new(move |a| {
+        layer
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        wrapped(a)
+    })
+}
+
+impl<A: 'static, R: 'static> Drop for HookSlot<A, R> {
+    fn drop(&mut self) {
+        let mut state = self.lock();
+        layer::unlisted(state.layers.iter().map(|e| &e.layer));
+        // No call can be running: calls borrow the slot.
+        for retired in state.retired.drain(..) {
+            retired.chain.free();
+        }
+        // The state's own handle is dropped with it without freeing
+        // (`Published` has no destructor): this one frees the chain.
+        Published(state.current.0).free();
+    }
+}
+
+impl<A: 'static, R: 'static> fmt::Debug for HookSlot<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HookSlot")
+            .field("name", &self.name)
+            .field("layers", &self.layers())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,87 @@
+//! The synchronisation primitives of the lock-free parts that the loom
+//! models check: from `std`, or from `loom` when the crate is compiled with
+//! `RUSTFLAGS="--cfg loom"`, so the models run this crate's own code (the
+//! hook slots' publication and reclamation), not a copy of it.
+//!
+//! Loom's types cannot live in a `static` built by a `const fn`: the parts
+//! that must run under loom create them at run time, and their globals go
+//! through [`global!`] (a plain `static` with `std`, a per-execution lazy
+//! static with loom).
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{
+    compiler_fence, fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+/// A cell whose accesses loom checks: a mutable access concurrent with any
+/// other access fails the model. With `std`, a plain `UnsafeCell`.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a pointer for shared access.
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with a pointer for exclusive access.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// Loom has no compiler-only fence: a real one is what a model needs.
+#[cfg(loom)]
+pub(crate) fn compiler_fence(order: Ordering) {
+    fence(order);
+}
+
+/// Locks a mutex, ignoring poisoning: the data behind every lock of this
+/// crate is only changed by code that cannot panic half-way.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A global: `global!(NAME: Type = init);` then `NAME.get()`.
+macro_rules! global {
+    ($(#[$attr:meta])* $name:ident: $ty:ty = $init:expr;) => {
+        $(#[$attr])*
+        #[cfg(not(loom))]
+        static $name: $crate::sync::Global<$ty> = $crate::sync::Global($init);
+        #[cfg(loom)]
+        loom::lazy_static! {
+            static ref $name: $crate::sync::Global<$ty> = $crate::sync::Global($init);
+        }
+    };
+}
+pub(crate) use global;
+
+/// What [`global!`] declares: a value reached through [`Global::get`].
+pub(crate) struct Global<T>(pub(crate) T);
+
+impl<T> Global<T> {
+    #[inline]
+    pub(crate) fn get(&self) -> &T {
+        &self.0
+    }
+}
