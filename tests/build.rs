@@ -39,6 +39,14 @@ const SHAPES: &[Shape] = &[
         driver: "sync",
     },
     Shape {
+        name: "sync_result_early",
+        result: true,
+        display: false,
+        item: "{attr} pub fn f(a: u64, b: String) -> Result<u64, crate::Oops> { {body} if a % 8 == 4 { return Ok(a); } let v = crate::finish(a)?; Ok(v) }",
+        call: "{m}::f(a, b)",
+        driver: "sync",
+    },
+    Shape {
         name: "sync_option",
         result: false,
         display: false,

@@ -171,22 +171,24 @@ fn bindings(pat: &Pat, record: RecordType, out: &mut Vec<Param>) {
 /// A name a parameter pattern binds, as the body sees it.
 pub(crate) struct Binding {
     pub(crate) ident: syn::Ident,
-    /// Declared `mut`: the closure's parameter keeps the `mut`, the
-    /// function's own pattern loses it (it only moves the value on).
-    pub(crate) mutable: bool,
+    /// The user's `mut`, moved from the function's pattern to the body's
+    /// (with its span, so `unused_mut` still points at it).
+    pub(crate) mutability: Option<syn::Token![mut]>,
+    /// Generated for a `_` parameter: the body cannot name it.
+    pub(crate) generated: bool,
 }
 
-/// The typed parameters' patterns with `mut` taken off their bindings, and
-/// every binding they make, in declaration order: the function keeps the
-/// patterns (its signature is unchanged but for `mut`, which is not part of
-/// it) and hands the bound values to the body's closure, whose parameters
-/// are the bindings. Values are dropped in the same order as without the
-/// attribute: the bindings in reverse order of declaration.
+/// The typed parameters' bindings, in declaration order, for handing them
+/// to the body's closure (whose parameters they become): the function keeps
+/// its patterns (its signature is unchanged but for `mut`, which is not part
+/// of it, and a `_` parameter, which gets a name so it can be handed on too).
+/// Values are then dropped in the same order as without the attribute: the
+/// bindings in reverse order of declaration.
 ///
-/// Bindings named in `kept` (the attribute's own expressions, which the
-/// span's setup may consume, as `follows_from = causes` does) stay with the
-/// function as they are: the body's `move` closure captures them if it uses
-/// them.
+/// Bindings named in `kept` (the `parent` and `follows_from` expressions,
+/// which the span's setup may consume, as `follows_from = causes` does) stay
+/// with the function as they are: the body's `move` closure captures them
+/// if it uses them.
 pub(crate) fn take_bindings(
     inputs: &mut syn::punctuated::Punctuated<FnArg, syn::Token![,]>,
     kept: &[String],
@@ -201,10 +203,15 @@ pub(crate) fn take_bindings(
                 // `ref` bindings are references into the function's own
                 // parameter: they keep their form (and are handed on as
                 // references).
-                let mutable = p.by_ref.is_none() && p.mutability.take().is_some();
+                let mutability = if p.by_ref.is_none() {
+                    p.mutability.take()
+                } else {
+                    None
+                };
                 self.out.push(Binding {
                     ident: p.ident.clone(),
-                    mutable,
+                    mutability,
+                    generated: false,
                 });
             }
             if let Some((_, sub)) = &mut p.subpat {
@@ -216,12 +223,148 @@ pub(crate) fn take_bindings(
         out: Vec::new(),
         kept,
     };
-    for arg in inputs.iter_mut() {
+    for (index, arg) in inputs.iter_mut().enumerate() {
         if let FnArg::Typed(t) = arg {
-            syn::visit_mut::VisitMut::visit_pat_mut(&mut collect, &mut t.pat);
+            if let Pat::Wild(w) = &*t.pat {
+                let ident = syn::Ident::new(&format!("__io_arg{index}"), w.underscore_token.span);
+                *t.pat = Pat::Ident(PatIdent {
+                    attrs: Vec::new(),
+                    by_ref: None,
+                    mutability: None,
+                    ident: ident.clone(),
+                    subpat: None,
+                });
+                collect.out.push(Binding {
+                    ident,
+                    mutability: None,
+                    generated: true,
+                });
+            } else {
+                syn::visit_mut::VisitMut::visit_pat_mut(&mut collect, &mut t.pat);
+            }
         }
     }
     collect.out
+}
+
+/// Macros that never leave the function they are used in: a body using no
+/// other macro, and no `return` or `?` outside closures, async blocks and
+/// nested items, ends only by its value or a panic.
+const STAYING_MACROS: &[&str] = &[
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "concat",
+    "dbg",
+    "debug",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "debug_span",
+    "eprint",
+    "eprintln",
+    "error",
+    "error_span",
+    "event",
+    "file",
+    "format",
+    "format_args",
+    "info",
+    "info_span",
+    "line",
+    "matches",
+    "module_path",
+    "panic",
+    "print",
+    "println",
+    "span",
+    "stringify",
+    "todo",
+    "trace",
+    "trace_span",
+    "unimplemented",
+    "unreachable",
+    "vec",
+    "warn",
+    "warn_span",
+    "write",
+    "writeln",
+];
+
+/// Where the body can leave the function other than by its value or a
+/// panic: a `return`, a `?`, or a macro that might hide one (any macro but
+/// [`STAYING_MACROS`], and those when their arguments hold a `return` or a
+/// `?` that applies to a value). Closures, async blocks and nested items
+/// are their own functions. `None`: the body only ends by its value.
+pub(crate) fn early_exit(block: &syn::Block) -> Option<Span> {
+    find_exit(block, false)
+}
+
+/// The first `return` of the function's own (outside closures, async blocks
+/// and nested items).
+pub(crate) fn early_return(block: &syn::Block) -> Option<Span> {
+    find_exit(block, true)
+}
+
+fn find_exit(block: &syn::Block, returns_only: bool) -> Option<Span> {
+    struct Find(Option<Span>, bool);
+    impl<'a> syn::visit::Visit<'a> for Find {
+        fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
+        fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
+        fn visit_item(&mut self, _: &'a Item) {}
+        fn visit_expr_return(&mut self, e: &'a syn::ExprReturn) {
+            self.0.get_or_insert(e.return_token.span);
+            syn::visit::visit_expr_return(self, e);
+        }
+        fn visit_expr_try(&mut self, e: &'a syn::ExprTry) {
+            if !self.1 {
+                self.0.get_or_insert(e.question_token.span);
+            }
+            syn::visit::visit_expr_try(self, e);
+        }
+        fn visit_macro(&mut self, m: &'a syn::Macro) {
+            if self.1 {
+                return;
+            }
+            let staying = m
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| STAYING_MACROS.iter().any(|name| s.ident == name));
+            if !staying || leaves_in_tokens(m.tokens.clone()) {
+                self.0.get_or_insert(m.path.span());
+            }
+        }
+    }
+    let mut find = Find(None, returns_only);
+    syn::visit::visit_block(&mut find, block);
+    find.0
+}
+
+/// Whether macro arguments hold a `return`, or a `?` after a value (the
+/// try operator; a `?` after `=`, `,` or at the start is a formatting sigil,
+/// as in `tracing::info!(x = ?y)`).
+fn leaves_in_tokens(tokens: TokenStream) -> bool {
+    let mut previous: Option<TokenTree> = None;
+    for tt in tokens {
+        match &tt {
+            TokenTree::Ident(i) if i == "return" => return true,
+            TokenTree::Punct(p) if p.as_char() == '?' => {
+                let sigil = match &previous {
+                    None => true,
+                    Some(TokenTree::Punct(q)) => matches!(q.as_char(), '=' | ','),
+                    Some(_) => false,
+                };
+                if !sigil {
+                    return true;
+                }
+            }
+            TokenTree::Group(g) if leaves_in_tokens(g.stream()) => return true,
+            _ => {}
+        }
+        previous = Some(tt);
+    }
+    false
 }
 
 /// Every identifier in `tokens` (macro arguments included).

@@ -30,7 +30,7 @@ use syn::spanned::Spanned;
 use syn::{Block, ItemFn, Type};
 
 use crate::args::{Args, FormatMode, Level, Overflow};
-use crate::ast::{self, Binding, RecordType};
+use crate::ast::{self, RecordType};
 
 /// Everything one function's expansion needs.
 pub(crate) struct Plan<'a> {
@@ -58,12 +58,15 @@ impl Plan<'_> {
 }
 
 impl BodyMode {
-    /// How the body of `f` runs, if it is synchronous.
+    /// How the body of `f` runs, if it is synchronous: inline unless its
+    /// returned value must be seen (for `err`/`ret`, or to count `Err`s)
+    /// *and* it can leave other than by its value (`return`, `?`, a macro
+    /// that may hide one).
     pub(crate) fn of(args: &Args, f: &ItemFn) -> BodyMode {
         let needs_value = args.err.is_some()
             || args.ret.is_some()
             || (args.stats() && !ast::plainly_not_result(ast::return_type(&f.sig.output)));
-        if needs_value {
+        if needs_value && ast::early_exit(&f.block).is_some() {
             BodyMode::Closure
         } else {
             BodyMode::Inline
@@ -156,44 +159,37 @@ impl Plan<'_> {
             .as_ref()
             .map(|f| f.value.as_slice())
             .unwrap_or_default();
-        let params: Vec<TokenStream> = if args.skip_all.is_some() {
-            Vec::new()
-        } else {
-            ast::params(inputs)
-                .into_iter()
-                .filter(|param| {
-                    let skipped = args
-                        .skip
-                        .as_ref()
-                        .is_some_and(|s| s.value.contains(&param.ident));
-                    // A custom field of the same name replaces the parameter
-                    // (a braced, computed name never does).
-                    let shadowed = custom
-                        .iter()
-                        .any(|f| f.name.ident().is_some_and(|i| *i == param.ident));
-                    !skipped && !shadowed
-                })
-                .map(|param| {
-                    let ident = &param.ident;
-                    // Spanned at the parameter, so "doesn't implement
-                    // `Debug`" points at it rather than at the attribute.
-                    match param.record {
-                        RecordType::Value => quote!(#ident = #ident),
-                        RecordType::Debug => quote_spanned! {ident.span()=>
-                            #ident = #p::tracing::field::debug(&#ident)
-                        },
-                    }
-                })
-                .collect()
-        };
+        let params: Vec<TokenStream> = self
+            .recorded(inputs)
+            .into_iter()
+            .map(|param| {
+                let ident = &param.ident;
+                // `self` is named by a string: an `async-trait` expanded
+                // after this attribute renames the `self` token, not the
+                // field.
+                let name = if ident == "self" {
+                    quote!({ "self" })
+                } else {
+                    quote!(#ident)
+                };
+                // Spanned at the parameter, so "doesn't implement `Debug`"
+                // points at it rather than at the attribute.
+                match param.record {
+                    RecordType::Value => quote!(#name = #ident),
+                    RecordType::Debug => quote_spanned! {ident.span()=>
+                        #name = #p::tracing::field::debug(&#ident)
+                    },
+                }
+            })
+            .collect();
         let custom = custom.iter().map(|f| f.tokens(p));
         quote! {
             #p::tracing::span!(target: #target, #parent #level, #name, #(#params,)* #(#custom),*)
         }
     }
 
-    /// Identifiers the attribute's expressions name (`fields` values,
-    /// `parent`, `follows_from`): parameters among them stay with the
+    /// Identifiers the `parent` and `follows_from` expressions name: the
+    /// span's setup may consume those parameters, which then stay with the
     /// function (see [`ast::take_bindings`]).
     fn named_in_options(&self) -> Vec<String> {
         let args = self.args;
@@ -201,12 +197,38 @@ impl Plan<'_> {
         for expr in [&args.parent, &args.follows_from].into_iter().flatten() {
             ast::idents_in(expr.value.to_token_stream(), &mut names);
         }
-        for field in args.fields.iter().flat_map(|f| &f.value) {
-            if let Some(value) = &field.value {
-                ast::idents_in(value.to_token_stream(), &mut names);
-            }
-        }
         names
+    }
+
+    /// The parameters the span records (each with how).
+    fn recorded(
+        &self,
+        inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
+    ) -> Vec<ast::Param> {
+        let args = self.args;
+        if args.skip_all.is_some() {
+            return Vec::new();
+        }
+        let custom = args
+            .fields
+            .as_ref()
+            .map(|f| f.value.as_slice())
+            .unwrap_or_default();
+        ast::params(inputs)
+            .into_iter()
+            .filter(|param| {
+                let skipped = args
+                    .skip
+                    .as_ref()
+                    .is_some_and(|s| s.value.contains(&param.ident));
+                // A custom field of the same name replaces the parameter
+                // (a braced, computed name never does).
+                let shadowed = custom
+                    .iter()
+                    .any(|f| f.name.ident().is_some_and(|i| *i == param.ident));
+                !skipped && !shadowed
+            })
+            .collect()
     }
 
     fn follows_from(&self) -> TokenStream {
@@ -275,11 +297,10 @@ impl Plan<'_> {
 
     /// Whether `__io_ref`, a reference to the output, is an `Err` (autoref
     /// specialisation: any `Result` type or alias resolves to the first
-    /// trait, anything else to the fallback).
-    /// `classified`: whether the output's type can be seen through (not a
-    /// type that hides it behind `impl Trait`).
-    fn is_err(&self, p: &TokenStream, classified: bool) -> TokenStream {
-        if self.args.stats() && classified {
+    /// trait, anything else, an opaque `impl Trait` included, to the
+    /// fallback).
+    fn is_err(&self, p: &TokenStream) -> TokenStream {
+        if self.args.stats() {
             quote! {
                 {
                     #[allow(unused_imports)]
@@ -348,40 +369,60 @@ fn fake_return(p: &TokenStream, ret: Option<&Type>, fallback: Span) -> TokenStre
     }
 }
 
-/// `(a, b, c)`: a tuple of the bindings (a 1-tuple keeps its comma).
-fn binding_values(bindings: &[Binding]) -> TokenStream {
-    let idents = bindings.iter().map(|b| &b.ident);
-    quote!((#(#idents,)*))
+/// How the function hands its parameters to a body that runs in a closure
+/// or an async block (see [`ast::take_bindings`]).
+struct Handoff {
+    /// `(a, b, c)`: the bindings, as a tuple (a 1-tuple keeps its comma).
+    values: TokenStream,
+    /// `(a, mut b, c)`: the same, as the body's pattern, with the user's
+    /// `mut` tokens (so `unused_mut` still points at them).
+    pattern: TokenStream,
+    /// What the body does first: take `self` whole, and use the bindings
+    /// the function used (the span recorded them, or they were `_`), so
+    /// `unused_variables` reports only what it would report without the
+    /// attribute.
+    prelude: TokenStream,
 }
 
-/// `(a, mut b, c)`: the bindings as the closure's (or async block's)
-/// pattern, with their `mut`. A parameter the body does not use was used
-/// by the function (the span records it, or it is held for its drop), so
-/// `unused_variables` is allowed on the pattern; `unused_mut` still reports
-/// a `mut` the body does not need, at the user's token.
-fn binding_pattern(bindings: &[Binding]) -> TokenStream {
-    let pats = bindings.iter().map(|b| {
-        let ident = &b.ident;
-        if b.mutable {
-            quote!(mut #ident)
+impl Handoff {
+    fn new(plan: &Plan<'_>, sig: &mut syn::Signature) -> Handoff {
+        let recorded: Vec<syn::Ident> = plan
+            .recorded(&sig.inputs)
+            .into_iter()
+            .map(|p| p.ident)
+            .collect();
+        let receiver = ast::has_receiver(&sig.inputs);
+        let bindings = ast::take_bindings(&mut sig.inputs, &plan.named_in_options());
+        let idents = bindings.iter().map(|b| &b.ident);
+        let values = quote!((#(#idents,)*));
+        let pats = bindings.iter().map(|b| {
+            let (mutability, ident) = (&b.mutability, &b.ident);
+            quote!(#mutability #ident)
+        });
+        let pattern = quote!((#(#pats,)*));
+        let used: Vec<&syn::Ident> = bindings
+            .iter()
+            .filter(|b| b.generated || recorded.contains(&b.ident))
+            .map(|b| &b.ident)
+            .collect();
+        // Makes a `move` closure or async block take `self` whole, so a
+        // by-value receiver is dropped where it would be without the
+        // attribute (last, after the other parameters) even when the body
+        // does not use it.
+        let take_self = receiver.then(|| quote!(&self,));
+        let prelude = if used.is_empty() && !receiver {
+            TokenStream::new()
         } else {
-            quote!(#ident)
+            quote! {
+                #[allow(clippy::used_underscore_binding, clippy::let_underscore_untyped)]
+                let _ = (#take_self #(&#used,)*);
+            }
+        };
+        Handoff {
+            values,
+            pattern,
+            prelude,
         }
-    });
-    quote!((#(#pats,)*))
-}
-
-/// Makes a `move` closure or async block take `self` whole, so a by-value
-/// receiver is dropped where it would be without the attribute (last, after
-/// the other parameters) even when the body does not use it.
-fn take_self(receiver: bool) -> TokenStream {
-    if receiver {
-        quote! {
-            #[allow(clippy::no_effect_underscore_binding, clippy::let_underscore_untyped)]
-            let _ = &self;
-        }
-    } else {
-        TokenStream::new()
     }
 }
 
@@ -431,12 +472,11 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     let fn_name = sig.ident.to_string();
     let site = plan.site(&p, &fn_name);
     let span = plan.span(&p, &fn_name, &sig.inputs);
-    let receiver = ast::has_receiver(&sig.inputs);
     let ret = ast::return_type(&sig.output).cloned();
     let ret = ret.as_ref();
     let fake = fake_return(&p, ret, sig.ident.span());
     let events = plan.events(&p);
-    let is_err = plan.is_err(&p, ret.is_some_and(|ty| !ast::has_impl_trait(ty)));
+    let is_err = plan.is_err(&p);
     let level = plan.args.level().tokens(&p);
     let enter = plan.enter(&p, sig.asyncness.is_some(), sig.ident.span());
     let follows = plan.follows_from();
@@ -446,14 +486,18 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     } else {
         quote!(: ())
     };
+    // After the body's value: the events, and the call's outcome.
+    let finish = quote! {
+        #events
+        let __io_ref = &__io_ret;
+        __io_call.finish(#is_err);
+    };
     let stmts = &block.stmts;
     let body = if sig.asyncness.is_some() {
-        let bindings = ast::take_bindings(&mut sig.inputs, &plan.named_in_options());
-        let values = binding_values(&bindings);
-        let pattern = binding_pattern(&bindings);
-        let take_self = take_self(receiver);
-        let inner = inner_future(&fake, &block, &annot, &events, &pattern, &take_self);
+        let handoff = Handoff::new(plan, &mut sig);
+        let inner = inner_future(&fake, &block, &annot, &events, &handoff);
         let classify = quote!(|__io_ref| #is_err);
+        let values = &handoff.values;
         let inner = quote! {
             {
                 // Handing on `_name` parameters is not using them.
@@ -469,26 +513,27 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         }
     } else {
         let span = sync_span(&p, &level, &span, &follows);
+        let needs_value =
+            !events.is_empty() || (plan.args.stats() && !ast::plainly_not_result(ret));
         let run = match mode {
-            BodyMode::Inline => inline_body(&fake, stmts, ret),
+            BodyMode::Inline => inline_body(&fake, stmts, ret, needs_value.then_some(&finish)),
             BodyMode::Closure => {
-                let bindings = ast::take_bindings(&mut sig.inputs, &plan.named_in_options());
-                let values = binding_values(&bindings);
-                let pattern = binding_pattern(&bindings);
-                let take_self = take_self(receiver);
+                let Handoff {
+                    values,
+                    pattern,
+                    prelude,
+                } = Handoff::new(plan, &mut sig);
                 quote! {
                     // Handing on `_name` parameters is not using them.
                     #[allow(clippy::used_underscore_binding, clippy::let_unit_value)]
                     let __io_args = #values;
                     #[allow(clippy::let_unit_value, clippy::unit_arg)]
-                    let __io_ret #annot = #p::call_with(__io_args, move |#[allow(unused_variables)] #pattern| {
-                        #take_self
+                    let __io_ret #annot = #p::call_with(__io_args, move |#pattern| {
+                        #prelude
                         #fake
                         #(#stmts)*
                     });
-                    #events
-                    let __io_ref = &__io_ret;
-                    __io_call.finish(#is_err);
+                    #finish
                     __io_ret
                 }
             }
@@ -514,40 +559,51 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
 }
 
 /// The body of an inline call: the user's statements in a block of their
-/// own, then the call is finished. The block's braces are generated (the
-/// statements keep their spans), so `unused_braces` does not apply to them;
-/// a body that diverges makes what follows unreachable, which is allowed on
-/// the generated statement only.
-fn inline_body(fake: &TokenStream, stmts: &[syn::Stmt], ret: Option<&Type>) -> TokenStream {
+/// own, then the call is finished (with `finish`, which classifies the
+/// value and emits the events, when given). The block's braces are
+/// generated (the statements keep their spans), so `unused_braces` does not
+/// apply to them; a body that diverges makes what follows unreachable,
+/// which is allowed on the generated statements only.
+fn inline_body(
+    fake: &TokenStream,
+    stmts: &[syn::Stmt],
+    ret: Option<&Type>,
+    finish: Option<&TokenStream>,
+) -> TokenStream {
     let returns_unit = match ret {
         None => true,
         Some(Type::Tuple(t)) => t.elems.is_empty(),
         Some(_) => false,
     };
-    if returns_unit {
-        quote! {
+    match finish {
+        None if returns_unit => quote! {
             {
                 #fake
                 #(#stmts)*
             }
             #[allow(unreachable_code)]
             __io_call.finish(false);
-        }
-    } else {
-        let annot = ret.map(|ty| {
-            let ty = ast::erase_impl_trait(ty);
-            quote!(: #ty)
-        });
-        quote! {
-            let __io_ret #annot = {
-                #fake
-                #(#stmts)*
-            };
-            #[allow(unreachable_code, clippy::needless_return)]
-            return {
-                __io_call.finish(false);
-                __io_ret
-            };
+        },
+        finish => {
+            let finish = finish
+                .cloned()
+                .unwrap_or_else(|| quote!(__io_call.finish(false);));
+            let annot = ret.map(|ty| {
+                let ty = ast::erase_impl_trait(ty);
+                quote!(: #ty)
+            });
+            quote! {
+                #[allow(clippy::let_unit_value)]
+                let __io_ret #annot = {
+                    #fake
+                    #(#stmts)*
+                };
+                #[allow(unreachable_code, clippy::needless_return)]
+                return {
+                    #finish
+                    __io_ret
+                };
+            }
         }
     }
 }
@@ -560,14 +616,16 @@ fn inner_future(
     block: &Block,
     annot: &TokenStream,
     events: &TokenStream,
-    pattern: &TokenStream,
-    take_self: &TokenStream,
+    handoff: &Handoff,
 ) -> TokenStream {
     let stmts = &block.stmts;
+    let Handoff {
+        pattern, prelude, ..
+    } = handoff;
     let body = quote! {
-        #[allow(unused_variables, clippy::let_unit_value)]
+        #[allow(clippy::let_unit_value)]
         let #pattern = __io_args;
-        #take_self
+        #prelude
         #fake
         #(#stmts)*
     };
@@ -632,8 +690,7 @@ fn async_trait_style(
     let span = plan.span(&p, &fn_name, &f.sig.inputs);
     let output = ast::return_type(&f.sig.output).and_then(ast::future_output);
     let events = plan.events(&p);
-    let classified = output.as_ref().is_none_or(|ty| !ast::has_impl_trait(ty));
-    let is_err = plan.is_err(&p, classified);
+    let is_err = plan.is_err(&p);
     let level = plan.args.level().tokens(&p);
     let enter = plan.enter(&p, true, f.sig.ident.span());
     let follows = plan.follows_from();

@@ -93,17 +93,32 @@ pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
             ));
         }
     }
+    if ast::async_block_body(f).is_some() {
+        if let Some(span) = ast::early_return(&f.block) {
+            errors.push(syn::Error::new(
+                span,
+                "`#[instrument_once]` instruments the future this function's last expression \
+                 builds (`Box::pin(async move { .. })`); a future returned earlier would be \
+                 neither instrumented nor counted: build every returned future in that last \
+                 `async` block (move the early exit inside it)",
+            ));
+        }
+    }
     if let Some(attr) = ast::track_caller(&f.attrs) {
-        if f.sig.asyncness.is_none() && BodyMode::of(args, f) == BodyMode::Closure {
+        let future_shape = ast::async_block_body(f).is_some();
+        if f.sig.asyncness.is_none() && !future_shape && BodyMode::of(args, f) == BodyMode::Closure
+        {
             let (why, fix) = if args.err.is_some() || args.ret.is_some() {
                 (
-                    "`err`/`ret` need the returned value",
+                    "`err`/`ret` need the returned value, and the body can leave early \
+                     (`return`, `?`, or a macro that may hide one)",
                     "remove `err`/`ret` (the body then runs inline and `#[track_caller]` works), \
                      or remove `#[track_caller]`",
                 )
             } else {
                 (
-                    "counting this function's `Err`s needs the returned value",
+                    "counting this function's `Err`s needs the returned value, and the body \
+                     can leave early (`return`, `?`, or a macro that may hide one)",
                     "add `stats = false` (spans only: the body then runs inline and \
                      `#[track_caller]` works), or remove `#[track_caller]`",
                 )

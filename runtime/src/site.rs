@@ -390,6 +390,12 @@ impl Site {
         }
     }
 
+    /// The site's position in the registry (registration order; 0 before
+    /// registration).
+    pub(crate) fn index(&self) -> u32 {
+        self.ctl.load(Ordering::Relaxed) >> INDEX_SHIFT
+    }
+
     /// Notes that an instrumented call happened (once).
     #[inline]
     pub(crate) fn mark_called(&self, ctl: u32) {

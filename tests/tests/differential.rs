@@ -176,7 +176,7 @@ fn every_shape_and_option_set_records_like_tracing_and_counts_the_truth() {
         .iter()
         .map(|c| c.name.split("_with_").next().unwrap())
         .collect();
-    assert_eq!(shapes.len(), 8, "{shapes:?}");
+    assert_eq!(shapes.len(), 9, "{shapes:?}");
     let outcomes_seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
     for case in CASES {
         let site = instrument_once::registry()

@@ -7,7 +7,8 @@
     clippy::many_single_char_names,
     clippy::too_many_arguments,
     clippy::ptr_arg,
-    clippy::unused_self
+    clippy::unused_self,
+    clippy::new_without_default
 )]
 //! `#[instrument_once]` as a drop-in for `#[tracing::instrument]`: the forms
 //! tracing accepts, the field kinds it records, what the function does
@@ -390,6 +391,36 @@ impl Held {
     }
 }
 
+// A body that can leave early (`?`) and whose value is needed runs in a
+// closure: a `_` parameter and one named in `fields` are handed on too.
+fn bare_early(first: Noisy, _: Noisy, last: Noisy) -> Result<usize, Oops> {
+    let n = checked(first.0.len())?;
+    Ok(n + last.0.len())
+}
+
+#[instrument_once(skip_all, fields(n = first.0.len()))]
+fn instrumented_early(first: Noisy, _: Noisy, last: Noisy) -> Result<usize, Oops> {
+    let n = checked(first.0.len())?;
+    Ok(n + last.0.len())
+}
+
+async fn bare_async_wild(first: Noisy, _: Noisy, last: Noisy) -> Result<usize, Oops> {
+    Ok(first.0.len() + last.0.len())
+}
+
+#[instrument_once(skip_all)]
+async fn instrumented_async_wild(first: Noisy, _: Noisy, last: Noisy) -> Result<usize, Oops> {
+    Ok(first.0.len() + last.0.len())
+}
+
+fn checked(n: usize) -> Result<usize, Oops> {
+    if n == 0 {
+        Err(Oops)
+    } else {
+        Ok(n)
+    }
+}
+
 fn drop_order(call: impl FnOnce([Noisy; 3])) -> Vec<&'static str> {
     let (log, args) = noisy(["first", "middle", "last"]);
     call(args);
@@ -426,6 +457,22 @@ fn parameters_are_dropped_in_the_same_order() {
         }),
         drop_order(|[a, b, c]| {
             let _ = futures::executor::block_on(bare_async(a, b, c));
+        })
+    );
+    assert_eq!(
+        drop_order(|[a, b, c]| {
+            let _ = instrumented_early(a, b, c);
+        }),
+        drop_order(|[a, b, c]| {
+            let _ = bare_early(a, b, c);
+        })
+    );
+    assert_eq!(
+        drop_order(|[a, b, c]| {
+            let _ = futures::executor::block_on(instrumented_async_wild(a, b, c));
+        }),
+        drop_order(|[a, b, c]| {
+            let _ = futures::executor::block_on(bare_async_wild(a, b, c));
         })
     );
     let bare = drop_order(|[a, b, c]| {
@@ -479,4 +526,105 @@ fn a_future_dropped_mid_poll_is_cancelled() {
     drop(fut);
     let s = site.stats();
     assert_eq!((s.calls, s.cancelled, s.panics), (1, 1, 0), "{s:?}");
+}
+
+// ------------------------------------------------------------ impl Trait inside a Result
+
+#[instrument_once]
+fn evens(fail: bool) -> Result<impl Iterator<Item = u8>, Oops> {
+    if fail {
+        return Err(Oops);
+    }
+    Ok((0..10u8).filter(|x| x % 2 == 0))
+}
+
+#[instrument_once]
+async fn evens_later(fail: bool) -> Result<impl Iterator<Item = u8>, Oops> {
+    if fail {
+        Err(Oops)
+    } else {
+        Ok((0..10u8).filter(|x| x % 2 == 0))
+    }
+}
+
+/// The `Result` around an `impl Trait` is seen: its errors are counted.
+#[test]
+fn errors_around_impl_trait_are_counted() {
+    for fail in [true, false, true] {
+        let _ = evens(fail).map(Iterator::count);
+        let _ = futures::executor::block_on(evens_later(fail)).map(Iterator::count);
+    }
+    for site in [site!(evens), site!(evens_later)] {
+        let s = site.stats();
+        assert_eq!(
+            (s.calls, s.ok, s.errors),
+            (3, 1, 2),
+            "{}: {s:?}",
+            site.name()
+        );
+    }
+}
+
+// ------------------------------------------------------------ #[track_caller], more forms
+
+#[derive(Debug)]
+pub struct Built(&'static std::panic::Location<'static>);
+
+impl Built {
+    /// A constructor: a return type the attribute cannot prove is no
+    /// `Result`, and a body without an early exit, so it runs inline.
+    #[track_caller]
+    #[instrument_once]
+    pub fn new() -> Self {
+        Built(std::panic::Location::caller())
+    }
+}
+
+/// The boxed-future shape keeps `#[track_caller]` for its synchronous part.
+#[track_caller]
+#[instrument_once(err)]
+pub fn spawn_located() -> Pin<Box<dyn Future<Output = Result<u32, Oops>> + Send>> {
+    let at = std::panic::Location::caller().line();
+    Box::pin(async move { Ok(at) })
+}
+
+#[test]
+fn track_caller_works_where_the_body_runs_inline() {
+    let line = line!() + 1;
+    let built = Built::new();
+    assert_eq!(built.0.line(), line);
+    let line = line!() + 1;
+    let at = futures::executor::block_on(spawn_located()).unwrap();
+    assert_eq!(at, line);
+}
+
+// ------------------------------------------------------------ async-trait, impl-level attribute outside
+
+#[async_trait::async_trait]
+pub trait Fetch {
+    async fn fetch(&self, x: u32) -> u32;
+}
+
+#[derive(Debug)]
+pub struct Fetcher;
+
+/// Our impl-level attribute expands before `async-trait`, which renames the
+/// `self` token: the field is still named `self`.
+#[instrument_once]
+#[async_trait::async_trait]
+impl Fetch for Fetcher {
+    async fn fetch(&self, x: u32) -> u32 {
+        x
+    }
+}
+
+#[test]
+fn self_keeps_its_field_name_under_async_trait() {
+    let (_, lines) = record(Level::TRACE, || {
+        futures::executor::block_on(Fetcher.fetch(3))
+    });
+    assert!(
+        lines[0].contains("self:debug=Fetcher") && lines[0].contains("names=[\"self\", \"x\"]"),
+        "{lines:?}"
+    );
 }

@@ -206,3 +206,54 @@ fn functions_sharing_a_name_are_separate_series() {
     let calls: Vec<u64> = sites.iter().map(|s| s.stats().calls).collect();
     assert_eq!(calls, [1, 2]);
 }
+
+mod generated {
+    //! Sites one macro call generates share their place (`line!()` is the
+    //! call's): they are numbered.
+    pub(crate) trait Handler {
+        fn handle(&self) -> u32;
+    }
+    macro_rules! handlers {
+        ($($t:ident),*) => {$(
+            #[derive(Debug)]
+            pub(crate) struct $t;
+            impl Handler for $t {
+                #[instrument_once::instrument_once]
+                fn handle(&self) -> u32 { 1 }
+            }
+        )*};
+    }
+    handlers!(A, B, C);
+}
+
+#[test]
+fn sites_one_macro_call_generates_are_separate_series() {
+    use generated::Handler;
+    let _ = (
+        generated::A.handle(),
+        generated::B.handle(),
+        generated::C.handle(),
+    );
+    let reg = instrument_once::registry();
+    let name = format!("{}::generated::handle", module_path!());
+    let sites = reg.get_all(&name);
+    assert_eq!(sites.len(), 3);
+    let unique: std::collections::BTreeSet<String> =
+        sites.iter().map(|s| s.unique_name()).collect();
+    assert_eq!(unique.len(), 3, "{unique:?}");
+    let found: std::collections::BTreeSet<*const instrument_once::Site> = unique
+        .iter()
+        .map(|n| std::ptr::from_ref(reg.get(n).unwrap()))
+        .collect();
+    assert_eq!(found.len(), 3, "each unique name finds its own site");
+    let text = reg.snapshot().to_prometheus();
+    let series = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("instrument_once_calls_total{")
+                && l.contains(&name)
+                && l.contains("result=\"ok\"")
+        })
+        .count();
+    assert_eq!(series, 3, "{text}");
+}
