@@ -212,9 +212,28 @@ pub static SLOT_WRAPPED: std::sync::LazyLock<instrument_once::hook::HookSlot<u64
         slot
     });
 
+/// The floor of one counted layer: a boxed closure that counts its calls
+/// (an atomic add, as a slot's layer does) and calls another boxed closure.
+pub static BOXED_NESTED: std::sync::LazyLock<Box<dyn Fn(u64) -> u64 + Send + Sync>> =
+    std::sync::LazyLock::new(|| {
+        let inner: Box<dyn Fn(u64) -> u64 + Send + Sync> = Box::new(body);
+        Box::new(move |x| {
+            LAYER_CALLS.fetch_add(1, Relaxed);
+            inner(x)
+        })
+    });
+
+/// What [`BOXED_NESTED`] counts.
+pub static LAYER_CALLS: AtomicU64 = AtomicU64::new(0);
+
 #[inline(never)]
 pub fn call_boxed(x: u64) -> u64 {
     BOXED(x)
+}
+
+#[inline(never)]
+pub fn call_boxed_nested(x: u64) -> u64 {
+    BOXED_NESTED(x)
 }
 
 #[inline(never)]
@@ -290,6 +309,7 @@ pub fn run(variant: &str, n: u64) -> u64 {
         "rec_bare" => each!(|x| rec_bare(4, x)),
         "rec_io_outermost" => each!(|x| rec_io_outermost(4, x)),
         "hook_boxed_fn" => each!(call_boxed),
+        "hook_boxed_nested" => each!(call_boxed_nested),
         "hook_slot_no_layer" => each!(call_slot_bare),
         "hook_slot_one_layer" => each!(call_slot_wrapped),
         "async_bare" => each!(|x| block_on_noop(awork_bare(x))),

@@ -9,9 +9,9 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use instrument_once_benches::{
     awork_bare, awork_io_counters, awork_io_spans, awork_tracing, block_on_noop, call_boxed,
-    call_slot_bare, call_slot_wrapped, install, rec_bare, rec_io_outermost, switch_off,
-    work_autometrics, work_bare, work_fastrace, work_floor, work_io_counters, work_io_depth_only,
-    work_io_max_depth, work_io_off, work_io_spans, work_io_timed, work_tracing,
+    call_boxed_nested, call_slot_bare, call_slot_wrapped, install, rec_bare, rec_io_outermost,
+    switch_off, work_autometrics, work_bare, work_fastrace, work_floor, work_io_counters,
+    work_io_depth_only, work_io_max_depth, work_io_off, work_io_spans, work_io_timed, work_tracing,
 };
 
 pub fn config() -> Criterion {
@@ -57,6 +57,7 @@ pub fn sync(g: &mut BenchmarkGroup<'_, WallTime>, peers: bool) {
 pub fn hooks(g: &mut BenchmarkGroup<'_, WallTime>) {
     variant!(g, "hook/direct", work_bare);
     variant!(g, "hook/box_dyn_fn", call_boxed);
+    variant!(g, "hook/box_dyn_fn_nested_counted", call_boxed_nested);
     variant!(g, "hook/slot_no_layer", call_slot_bare);
     variant!(g, "hook/slot_one_layer", call_slot_wrapped);
 }

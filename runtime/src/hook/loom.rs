@@ -61,3 +61,27 @@ fn nested_calls_keep_their_chains() {
         assert!(seen == 10 || seen == 20, "{seen}");
     });
 }
+
+#[test]
+fn a_chain_stays_alive_after_a_nested_call_returns() {
+    model(|| {
+        let inner_slot = Arc::new(HookSlot::new("loom::nested_inner", |x: u32| x));
+        let outer_slot = Arc::new(HookSlot::new("loom::nested_outer", |x: u32| x));
+        {
+            let inner_slot = Arc::clone(&inner_slot);
+            // The layer calls another slot, then goes on running: its
+            // chain must outlive the nested call.
+            outer_slot.wrap_once("a", move |inner| {
+                let inner_slot = Arc::clone(&inner_slot);
+                Arc::new(move |x| inner(inner_slot.call(x)) + 1)
+            });
+        }
+        let caller = {
+            let outer_slot = Arc::clone(&outer_slot);
+            thread::spawn(move || outer_slot.call(1))
+        };
+        outer_slot.unwrap("a").unwrap();
+        let seen = caller.join().unwrap();
+        assert!(seen == 1 || seen == 2, "{seen}");
+    });
+}

@@ -11,12 +11,13 @@
 //!
 //! # The protocol
 //!
-//! * Every thread that calls through a slot has a [`Reader`] record: one
-//!   word, `epoch << DEPTH_BITS | depth`. Entering its outermost slot call, a
-//!   thread stores the global epoch there with depth 1; a nested call only
-//!   raises the depth; leaving puts back what it found (a release store).
-//!   Only the owning thread writes its record: plain stores, no
-//!   read-modify-write.
+//! * Every thread that calls through a slot has a [`Reader`] record in its
+//!   thread-local storage: one word, `epoch, attached, depth`. Entering its
+//!   outermost slot call, a thread stores the global epoch there with depth
+//!   1; a nested call only raises the depth; leaving lowers it (a release
+//!   store). Only the owning thread writes its record: plain stores, no
+//!   read-modify-write. The domain lists every record; a thread takes its
+//!   own out when it exits.
 //! * A change swaps in the new chain, then advances the global epoch and
 //!   tags the old chain with the epoch before the advance. A call that
 //!   announced a later epoch read the epoch after the advance, hence (by the
@@ -42,31 +43,45 @@
 //!
 //! A call that never returns keeps every chain retired after it started.
 
-use std::cell::Cell;
+use std::ptr::NonNull;
 
 use crate::sync::{compiler_fence, fence, global, lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Low bits of a record: how deeply the thread is nested in slot calls.
-const DEPTH_BITS: u32 = 16;
+const DEPTH_BITS: u32 = 15;
 const DEPTH_MASK: u64 = (1 << DEPTH_BITS) - 1;
+/// Set while the record is in the domain's list (from the thread's first
+/// slot call until its thread-locals are destroyed).
+const ATTACHED: u64 = 1 << DEPTH_BITS;
+/// Where the epoch starts in a record.
+const EPOCH_SHIFT: u32 = DEPTH_BITS + 1;
+/// Low bit of the global epoch word: readers must fence (no asymmetric
+/// barrier, or not registered yet). The count is in the bits above, so a
+/// reader learns both with the one load it makes anyway.
+const FENCE: u64 = 1;
+/// What one advance adds to the epoch word.
+const STEP: u64 = 2;
 
-/// One thread's announcement (see the module documentation). Aligned to its
-/// own cache lines: only its thread writes it.
-#[repr(align(128))]
+/// One thread's announcement (see the module documentation), in the
+/// thread's own thread-local storage: a call reaches it without following a
+/// pointer. Only its thread writes it.
 pub(crate) struct Reader {
     state: AtomicU64,
 }
 
-/// Every record, and those whose thread exited.
-struct Readers {
-    all: Vec<&'static Reader>,
-    free: Vec<&'static Reader>,
-}
+/// A record in the domain's list: the address of a thread's [`Reader`].
+struct Listed(NonNull<Reader>);
+
+// SAFETY: a `Listed` is only dereferenced under the domain's lock, and a
+// thread takes its record out of the list (under that lock) before its
+// thread-local storage goes away (`Owner::drop`).
+#[allow(unsafe_code)]
+unsafe impl Send for Listed {}
 
 /// The global state of the protocol.
 pub(crate) struct Domain {
     epoch: AtomicU64,
-    readers: Mutex<Readers>,
+    readers: Mutex<Vec<Listed>>,
     /// Calls in progress on threads without a record.
     untracked: AtomicUsize,
 }
@@ -74,142 +89,165 @@ pub(crate) struct Domain {
 global! {
     /// The one domain of the process.
     DOMAIN: Domain = Domain {
-        epoch: AtomicU64::new(1),
-        readers: Mutex::new(Readers {
-            all: Vec::new(),
-            free: Vec::new(),
-        }),
+        epoch: AtomicU64::new(STEP | FENCE),
+        readers: Mutex::new(Vec::new()),
         untracked: AtomicUsize::new(0),
     };
 }
 
 #[cfg(not(loom))]
 std::thread_local! {
-    /// This thread's record, once attached. No destructor, so reaching it
-    /// is a plain thread-local access: [`OWNER`] gives it back at exit.
-    static MINE: Cell<Option<&'static Reader>> = const { Cell::new(None) };
-    static OWNER: Owner = const { Owner };
+    /// This thread's record. No destructor, so reaching it is a plain
+    /// thread-local access (and it outlives [`OWNER`], which takes it out
+    /// of the list when the thread exits).
+    static READER: Reader = const { Reader { state: AtomicU64::new(0) } };
+    static OWNER: Owner = const { Owner(std::cell::Cell::new(None)) };
 }
 
+// Loom keeps thread-locals in storage that may move as more are created,
+// and destroys them all: the record is leaked so it stays put and alive.
 #[cfg(loom)]
 loom::thread_local! {
-    static MINE: Cell<Option<&'static Reader>> = Cell::new(None);
-    static OWNER: Owner = Owner;
+    static READER: &'static Reader = Box::leak(Box::new(Reader { state: AtomicU64::new(0) }));
+    static OWNER: Owner = Owner(std::cell::Cell::new(None));
 }
 
-/// Gives this thread's record back when the thread exits.
-struct Owner;
+/// Takes this thread's record out of the list when the thread exits. It
+/// holds the record's address itself: thread-locals are destroyed in no
+/// particular order. (Under loom, whose globals may be gone when a model's
+/// thread-locals are destroyed, records stay listed: they are leaked, and
+/// an exited thread's record reads as idle.)
+struct Owner(std::cell::Cell<Option<NonNull<Reader>>>);
 
+#[cfg(not(loom))]
 impl Drop for Owner {
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
-        if let Ok(Some(reader)) = MINE.try_with(Cell::take) {
-            lock(&DOMAIN.get().readers).free.push(reader);
+        if let Some(reader) = self.0.take() {
+            lock(&DOMAIN.get().readers).retain(|l| l.0 != reader);
+            // SAFETY: the record outlives this thread-local (it has no
+            // destructor, or is leaked under loom). Not in a call
+            // (thread-locals are destroyed between calls): later calls on
+            // this thread count in the shared counter.
+            unsafe { reader.as_ref() }.state.store(0, Ordering::Relaxed);
         }
     }
 }
 
 /// One call through a slot, from entry to exit: while it lives, no chain
-/// the call can have loaded is freed.
-pub(crate) struct Entered {
-    /// This thread's record and what it held before the call; `None` for a
-    /// call counted in the shared counter.
-    reader: Option<(&'static Reader, u64)>,
+/// the call can have loaded is freed. It holds what the thread's record
+/// held before the call, which the exit puts back: a store that does not
+/// wait on reading the record again.
+pub(crate) struct Entered(u64);
+
+/// Enters a call (see the module documentation). `epoch` is the slot's copy
+/// of the global epoch word: every value it holds is one the global word
+/// held, stored after the change that produced it (see [`retire`]), so a
+/// call that reads it sees that change's chain, and nothing newer is
+/// announced than the call can see.
+#[inline]
+pub(crate) fn enter(epoch: &AtomicU64) -> Entered {
+    READER.with(|reader| {
+        let reader: &Reader = reader;
+        let before = reader.state.load(Ordering::Relaxed);
+        // The common case in one compare: attached, and in no slot call.
+        if before & (ATTACHED | DEPTH_MASK) == ATTACHED {
+            announce(reader, epoch);
+        } else {
+            return enter_other(reader, before, epoch);
+        }
+        Entered(before)
+    })
 }
 
-/// Enters a call (see the module documentation).
-#[inline]
-pub(crate) fn enter() -> Entered {
-    match MINE.try_with(Cell::get) {
-        Ok(Some(reader)) => {
-            let before = reader.state.load(Ordering::Relaxed);
-            let now = if before & DEPTH_MASK == 0 {
-                DOMAIN.get().epoch.load(Ordering::Acquire) << DEPTH_BITS | 1
-            } else {
-                before + 1
-            };
-            reader.state.store(now, Ordering::Relaxed);
-            light_barrier();
-            Entered {
-                reader: Some((reader, before)),
-            }
-        }
-        _ => enter_slow(),
+/// A nested call, or the thread's first, or one without a record.
+#[inline(never)]
+fn enter_other(reader: &Reader, before: u64, epoch: &AtomicU64) -> Entered {
+    if before & DEPTH_MASK != 0 {
+        // Nested: the outer call's announcement covers every chain this
+        // call can load (any of them is retired with a later tag).
+        reader.state.store(before + 1, Ordering::Relaxed);
+        Entered(before)
+    } else {
+        enter_slow(reader, epoch)
     }
 }
 
-/// First call on this thread (attaches a record), or a call while the
+/// First call on this thread (attaches its record), or a call while the
 /// thread's thread-locals are being destroyed (counted in the shared
 /// counter).
 #[cold]
 #[inline(never)]
-fn enter_slow() -> Entered {
-    if let Some(reader) = attach() {
-        return enter_attached(reader);
-    }
-    // A read-modify-write is a full fence: the writer sees the count, or
-    // this call sees the new chain.
-    DOMAIN.get().untracked.fetch_add(1, Ordering::SeqCst);
-    Entered { reader: None }
-}
-
-fn enter_attached(reader: &'static Reader) -> Entered {
-    let before = reader.state.load(Ordering::Relaxed);
-    debug_assert_eq!(before & DEPTH_MASK, 0, "a new record is not in a call");
-    reader.state.store(
-        DOMAIN.get().epoch.load(Ordering::Acquire) << DEPTH_BITS | 1,
-        Ordering::Relaxed,
-    );
-    light_barrier();
-    Entered {
-        reader: Some((reader, before)),
+fn enter_slow(reader: &Reader, epoch: &AtomicU64) -> Entered {
+    let domain = DOMAIN.get();
+    let record = NonNull::from(reader);
+    if OWNER.try_with(|owner| owner.0.set(Some(record))).is_ok() {
+        lock(&domain.readers).push(Listed(record));
+        announce(reader, epoch);
+        Entered(ATTACHED)
+    } else {
+        // A read-modify-write is a full fence: the writer sees the count,
+        // or this call sees the new chain.
+        domain.untracked.fetch_add(1, Ordering::SeqCst);
+        Entered(0)
     }
 }
 
-/// This thread's record: a free one or a new one. `None` once the thread's
-/// thread-locals are being destroyed.
-fn attach() -> Option<&'static Reader> {
-    OWNER.try_with(|_| ()).ok()?;
-    let reader = {
-        let mut readers = lock(&DOMAIN.get().readers);
-        if let Some(reader) = readers.free.pop() {
-            reader
-        } else {
-            let reader: &'static Reader = Box::leak(Box::new(Reader {
-                state: AtomicU64::new(0),
-            }));
-            readers.all.push(reader);
-            reader
-        }
-    };
-    MINE.try_with(|mine| mine.set(Some(reader))).ok()?;
-    Some(reader)
+/// The outermost call's announcement: the epoch, depth 1, then the
+/// reader's side of the barrier (ordering only, when the writer's barrier
+/// makes up for it).
+#[inline]
+fn announce(reader: &Reader, epoch: &AtomicU64) {
+    let epoch = epoch.load(Ordering::Acquire);
+    reader
+        .state
+        .store(epoch << EPOCH_SHIFT | ATTACHED | 1, Ordering::Relaxed);
+    if epoch & FENCE == 0 {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
 }
 
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
-        match self.reader {
+        let before = self.0;
+        if before & ATTACHED == 0 {
+            DOMAIN.get().untracked.fetch_sub(1, Ordering::Release);
+        } else {
             // Everything the call did with the chain happens before this.
-            Some((reader, before)) => reader.state.store(before, Ordering::Release),
-            None => {
-                DOMAIN.get().untracked.fetch_sub(1, Ordering::Release);
-            }
+            READER.with(|reader| {
+                let reader: &Reader = reader;
+                reader.state.store(before, Ordering::Release);
+            });
         }
     }
 }
 
-/// Advances the epoch after a chain was replaced; returns the tag of the
-/// replaced chain.
-pub(crate) fn retire_epoch() -> u64 {
-    DOMAIN.get().epoch.fetch_add(1, Ordering::AcqRel)
+/// The global epoch word, for a new slot's copy. Registers the process for
+/// the asymmetric barrier first, so slots start with readers that need no
+/// fence.
+pub(crate) fn current_epoch() -> u64 {
+    barrier::init();
+    DOMAIN.get().epoch.load(Ordering::Acquire)
+}
+
+/// Advances the epoch after a slot replaced its chain, and updates the
+/// slot's copy; returns the tag of the replaced chain.
+pub(crate) fn retire(slot_epoch: &AtomicU64) -> u64 {
+    let before = DOMAIN.get().epoch.fetch_add(STEP, Ordering::AcqRel);
+    slot_epoch.fetch_max(before + STEP, Ordering::Release);
+    before / STEP
 }
 
 /// The oldest tag that may not be freed yet: chains tagged below it may be
 /// (0 when nothing may be freed now). A chain retired after this starts has
 /// a tag at least the epoch read first, so it is never below the result.
+#[allow(unsafe_code)]
 pub(crate) fn oldest_in_use() -> u64 {
     let domain = DOMAIN.get();
-    let now = domain.epoch.load(Ordering::Acquire);
+    let now = domain.epoch.load(Ordering::Acquire) / STEP;
     if !heavy_barrier() {
         return 0;
     }
@@ -218,23 +256,13 @@ pub(crate) fn oldest_in_use() -> u64 {
     }
     let readers = lock(&domain.readers);
     readers
-        .all
         .iter()
-        .map(|r| r.state.load(Ordering::Acquire))
+        // SAFETY: listed records are alive while they are listed, and the
+        // list is locked (see `Listed`).
+        .map(|l| unsafe { l.0.as_ref() }.state.load(Ordering::Acquire))
         .filter(|state| state & DEPTH_MASK != 0)
-        .map(|state| state >> DEPTH_BITS)
+        .map(|state| (state >> EPOCH_SHIFT) / STEP)
         .fold(now, u64::min)
-}
-
-/// The reader's side of the barrier: ordering only, when the writer's
-/// barrier makes up for it.
-#[inline]
-fn light_barrier() {
-    if barrier::asymmetric() {
-        compiler_fence(Ordering::SeqCst);
-    } else {
-        fence(Ordering::SeqCst);
-    }
 }
 
 /// The writer's side: every thread of the process executes a full fence.
@@ -254,35 +282,39 @@ fn heavy_barrier() -> bool {
 /// The asymmetric barrier: `membarrier` on Linux.
 #[cfg(all(target_os = "linux", not(loom)))]
 mod barrier {
-    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Once;
 
     use rustix::thread::{membarrier, membarrier_query, MembarrierCommand, MembarrierQuery};
 
-    /// 1 once the process is registered for private expedited barriers.
-    static AVAILABLE: AtomicU8 = AtomicU8::new(0);
-
-    /// Whether readers may rely on the writer's barrier.
-    #[inline]
-    pub(super) fn asymmetric() -> bool {
-        AVAILABLE.load(Ordering::Relaxed) == 1
-    }
+    /// Whether the process is registered for private expedited barriers.
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
 
     pub(super) use super::Heavy;
 
-    /// Runs the heavy barrier, registering the process at the first use.
-    pub(super) fn heavy() -> Heavy {
+    /// Registers the process for private expedited barriers (once; at the
+    /// first call through a slot on any thread, or the first reclamation).
+    pub(super) fn init() {
         static REGISTER: Once = Once::new();
         REGISTER.call_once(|| {
             let supported = membarrier_query().contains(MembarrierQuery::PRIVATE_EXPEDITED)
                 && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok();
             if supported {
+                REGISTERED.store(true, Ordering::SeqCst);
                 // From now on readers skip their fence: every barrier from
                 // here on is a real one.
-                AVAILABLE.store(1, Ordering::SeqCst);
+                super::DOMAIN
+                    .get()
+                    .epoch
+                    .fetch_and(!super::FENCE, Ordering::SeqCst);
             }
         });
-        if !asymmetric() {
+    }
+
+    /// Runs the heavy barrier.
+    pub(super) fn heavy() -> Heavy {
+        init();
+        if !REGISTERED.load(Ordering::SeqCst) {
             Heavy::Unavailable
         } else if membarrier(MembarrierCommand::PrivateExpedited).is_ok() {
             Heavy::Done
@@ -297,10 +329,7 @@ mod barrier {
 mod barrier {
     pub(super) use super::Heavy;
 
-    #[inline]
-    pub(super) fn asymmetric() -> bool {
-        false
-    }
+    pub(super) fn init() {}
 
     pub(super) fn heavy() -> Heavy {
         Heavy::Unavailable

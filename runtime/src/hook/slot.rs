@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use super::layer::{self, AlreadyWrapped, HookFn, Layer, LayerInfo, NotWrapped};
 use super::reclaim;
-use crate::sync::{lock, AtomicPtr, Mutex, MutexGuard, Ordering, UnsafeCell};
+use crate::sync::{lock, AtomicPtr, AtomicU64, Mutex, MutexGuard, Ordering, UnsafeCell};
 
 /// A factory: builds a layer around the function beneath it.
 type Factory<A, R> = Arc<dyn Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync>;
@@ -105,6 +105,12 @@ impl<A, R> Published<A, R> {
         let cell = unsafe { Box::from_raw(self.0.as_ptr()) };
         // The exclusive access loom checks against every call's.
         cell.with_mut(|_| ());
+        // Under loom the cell stays allocated, so a call still running the
+        // chain fails the model at its closing access instead of reading
+        // freed memory.
+        #[cfg(loom)]
+        Box::leak(cell);
+        #[cfg(not(loom))]
         drop(cell);
     }
 }
@@ -141,6 +147,9 @@ pub struct HookSlot<A: 'static, R: 'static> {
     name: &'static str,
     /// The current chain (the state's `current`).
     current: AtomicPtr<ChainCell<A, R>>,
+    /// This slot's copy of the reclamation epoch, read by every call (see
+    /// `reclaim::enter`).
+    epoch: AtomicU64,
     state: Mutex<State<A, R>>,
 }
 
@@ -162,6 +171,7 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
         HookSlot {
             name,
             current: AtomicPtr::new(current.as_ptr()),
+            epoch: AtomicU64::new(reclaim::current_epoch()),
             state: Mutex::new(State {
                 original,
                 plain,
@@ -195,7 +205,7 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     #[inline]
     #[allow(unsafe_code)]
     pub fn call(&self, args: A) -> R {
-        let _entered = reclaim::enter();
+        let _entered = reclaim::enter(&self.epoch);
         // SAFETY: `current` always points at a live chain: one is freed only
         // after it was replaced and every call that may have loaded it has
         // left (`reclaim`), and `_entered` keeps this call among those until
@@ -203,7 +213,12 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
         let cell = unsafe { &*self.current.load(Ordering::Acquire) };
         // SAFETY: a published chain is never written again, only freed
         // (see above): shared access.
-        cell.with(|chain| unsafe { (*chain)(args) })
+        let result = cell.with(|chain| unsafe { (*chain)(args) });
+        // Loom sees the start of an access only: this marks where the
+        // call's use of the chain ends, which must also come before a free.
+        #[cfg(loom)]
+        cell.with(|_| ());
+        result
     }
 
     /// The function the slot was created with, without any layer.
@@ -429,7 +444,7 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
             self.current
                 .store(state.current.as_ptr(), Ordering::Release);
             state.retired.push(Retired {
-                tag: reclaim::retire_epoch(),
+                tag: reclaim::retire(&self.epoch),
                 chain: replaced,
             });
             state.layers = layers;
