@@ -20,9 +20,10 @@ use std::fmt;
 
 use tracing::level_filters::LevelFilter;
 
-use crate::control::{Reason, Source};
-use crate::site::{CALLED, ENABLED, FILTERED};
-use crate::{Site, Stats};
+use crate::registry::switches::{decide, Reason, Source};
+use crate::site::Site;
+use crate::stats::Stats;
+use crate::table::{first_column_width, FIRST};
 
 /// Who switched a site off.
 ///
@@ -208,7 +209,7 @@ pub fn diagnose() -> Report {
         .into_iter()
         .map(Site::diagnose)
         .collect();
-    let invalid = crate::registry::lock().control.invalid().to_vec();
+    let invalid = crate::registry::lock().switches.invalid().to_vec();
     Report { sites, invalid }
 }
 
@@ -238,8 +239,8 @@ impl Site {
     }
 
     fn verdict(&'static self, ctl: u32) -> Verdict {
-        if ctl & ENABLED == 0 {
-            let reason = crate::control::decide(&crate::registry::lock(), self).1;
+        if ctl & Site::ENABLED == 0 {
+            let reason = decide(&crate::registry::lock(), self).1;
             let by = match reason {
                 Reason::Directive(d, Source::Env) => DisabledBy::EnvDirective(d),
                 Reason::Directive(d, _) => DisabledBy::ApiDirective(d),
@@ -247,7 +248,7 @@ impl Site {
             };
             return Verdict::Disabled { by };
         }
-        if ctl & CALLED == 0 {
+        if ctl & Site::CALLED == 0 {
             return Verdict::NeverCalled;
         }
         let none = tracing::dispatcher::get_default(
@@ -265,7 +266,7 @@ impl Site {
                 max: Some(max),
             };
         }
-        if ctl & FILTERED != 0 {
+        if ctl & Site::FILTERED != 0 {
             return Verdict::FilteredOut { level, max: None };
         }
         Verdict::Recording
@@ -276,16 +277,11 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sites: Vec<&'static Site> = self.sites.iter().map(|d| d.site).collect();
         let names = crate::registry::unique_names(&sites);
-        let width = names
-            .iter()
-            .map(|n| n.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max("function".len());
+        let width = first_column_width(names.iter().map(String::as_str));
         writeln!(
             f,
             "{:<width$}  {:>8} {:>7}  verdict",
-            "function", "calls", "errors"
+            FIRST, "calls", "errors"
         )?;
         for (d, name) in self.sites.iter().zip(&names) {
             writeln!(

@@ -71,28 +71,39 @@
 #![doc(html_root_url = "https://docs.rs/instrument-once/0.1.0")]
 #![deny(unsafe_code)]
 
+// The modules in layers, bottom to top: each one uses only modules of the
+// layers below it (`tests/tests/layers.rs` checks it).
+//
+// 1. leaves: the primitives, the clock, counters and histogram, hook slots,
+//    table formatting
 mod clock;
-pub mod control;
-mod depth;
-mod diagnose;
-mod export;
 pub mod hook;
-mod registry;
-mod site;
 mod stats;
 mod sync;
-
+mod table;
+// 2. the site: metadata, the state word, its stats
+mod site;
+// 3. per-thread state: depth and the chain of active calls
+mod depth;
+// 4. directives: parsing and matching
+mod directives;
+// 5. the registry: the list of sites, registration, directives in force
+mod registry;
+// 6. what users call: switches, the overflow error, diagnosis, exports
+pub mod control;
+mod diagnose;
+mod export;
+mod overflow;
+// 7. what generated code calls: the call engine and its facade
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+mod call;
 
-pub(crate) use __private as private;
-
-pub use depth::{
-    current_chain, max_total_depth, set_max_total_depth, DepthExceeded, DEFAULT_MAX_TOTAL_DEPTH,
-};
+pub use depth::{max_total_depth, set_max_total_depth, DEFAULT_MAX_TOTAL_DEPTH};
 pub use diagnose::{diagnose, Diagnosis, DisabledBy, Report, Verdict};
 pub use export::{SiteSnapshot, Snapshot};
+pub use overflow::{current_chain, DepthExceeded};
 pub use registry::{registry, LookupError, Registry};
 pub use site::Site;
 pub use stats::{set_timing, timing, Latency, Stats};

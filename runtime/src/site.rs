@@ -9,48 +9,32 @@
 //! run-time state the hot path reads is one word, `ctl`:
 //!
 //! ```text
-//!   bit 0       REGISTERED   the site is in the registry
-//!   bit 1       REGISTERING  a thread is registering it right now
-//!   bit 2       ENABLED      instrumentation is on for this site
-//!   bit 3       CALLED       an instrumented call has happened (set once)
-//!   bit 4       FILTERED     the last call's span was not recorded by the
-//!                            subscriber (written only when it changes)
-//!   bits 8..32  index        the site's position in the registry, written
-//!                            once with REGISTERED (what a thread's chain
-//!                            of active calls records)
+//!   bit 0       Site::REGISTERED   the site is in the registry
+//!   bit 1       Site::REGISTERING  a thread is registering it right now
+//!   bit 2       Site::ENABLED      instrumentation is on for this site
+//!   bit 3       Site::CALLED       an instrumented call has happened (set
+//!                                  once)
+//!   bit 4       Site::FILTERED     the last call's span was not recorded by
+//!                                  the subscriber (written only when it
+//!                                  changes)
+//!   bits 8..32  index              the site's position in the registry,
+//!                                  written once with REGISTERED (what a
+//!                                  thread's chain of active calls records)
 //! ```
 //!
 //! A call reads `ctl` once with a relaxed load. If `REGISTERED` is clear it
-//! takes the `#[cold]` registration path, which runs exactly once per site no
-//! matter how many threads make the first call together: one thread wins the
-//! compare-exchange from `0` to `REGISTERING`, the others wait for it. With the
-//! default `static-registry` feature every site is also reached at start-up
-//! through a link-time list, so the registry lists it before its first call.
+//! takes the `#[cold]` registration path of [`crate::registry`], which runs
+//! exactly once per site no matter how many threads make the first call
+//! together. Switches ([`crate::control`]) only flip the `ENABLED` bit, so
+//! they take effect on the next call in every thread.
 //!
-//! Switches ([`Site::set_enabled`], [`crate::control`]) only flip the
-//! `ENABLED` bit, so they take effect on the next call in every thread.
+//! This module owns the site and its word; registration, switches and
+//! statistics reports are the layers above that use them.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-use crate::stats::SiteStats;
-
-pub(crate) const REGISTERED: u32 = 1;
-pub(crate) const REGISTERING: u32 = 1 << 1;
-pub(crate) const ENABLED: u32 = 1 << 2;
-pub(crate) const CALLED: u32 = 1 << 3;
-pub(crate) const FILTERED: u32 = 1 << 4;
-/// Where the registry index starts in `ctl`.
-pub(crate) const INDEX_SHIFT: u32 = 8;
-/// The largest index `ctl` holds: a binary with more instrumented functions
-/// than that (16 million) records the extra ones as this index, which names
-/// no site, so chains leave them out.
-pub(crate) const INDEX_MAX: u32 = u32::MAX >> INDEX_SHIFT;
-
-/// Per-site override set through [`Site::set_enabled`]; wins over directives.
-const OVERRIDE_NONE: u8 = 0;
-const OVERRIDE_ON: u8 = 1;
-const OVERRIDE_OFF: u8 = 2;
+use crate::stats::{new_site_stats, SiteStats, Stats};
 
 /// Options fixed at compile time by the attribute.
 #[doc(hidden)]
@@ -128,15 +112,39 @@ pub struct Site {
     pub(crate) stats: SiteStats,
 }
 
+/// The `ctl` word's bits (see the module documentation).
 impl Site {
-    #[doc(hidden)]
-    #[must_use]
-    pub const fn new(meta: Meta) -> Site {
-        Site {
-            meta,
-            ctl: AtomicU32::new(0),
-            overridden: AtomicU8::new(OVERRIDE_NONE),
-            stats: SiteStats::new(),
+    pub(crate) const REGISTERED: u32 = 1;
+    pub(crate) const REGISTERING: u32 = 1 << 1;
+    pub(crate) const ENABLED: u32 = 1 << 2;
+    pub(crate) const CALLED: u32 = 1 << 3;
+    pub(crate) const FILTERED: u32 = 1 << 4;
+    /// Where the registry index starts in `ctl`.
+    pub(crate) const INDEX_SHIFT: u32 = 8;
+    /// The largest index `ctl` holds: a binary with more instrumented
+    /// functions than that (16 million) records the extra ones as this
+    /// index, which names no site, so chains leave them out.
+    pub(crate) const INDEX_MAX: u32 = u32::MAX >> Site::INDEX_SHIFT;
+}
+
+/// The per-site switch ([`Site::set_enabled`]), which wins over directives.
+impl Site {
+    const OVERRIDE_NONE: u8 = 0;
+    const OVERRIDE_ON: u8 = 1;
+    const OVERRIDE_OFF: u8 = 2;
+}
+
+impl Site {
+    crate::sync::const_unless_loom! {
+        #[doc(hidden)]
+        #[must_use]
+        pub fn new(meta: Meta) -> Site {
+            Site {
+                meta,
+                ctl: AtomicU32::new(0),
+                overridden: AtomicU8::new(Site::OVERRIDE_NONE),
+                stats: new_site_stats(),
+            }
         }
     }
 
@@ -277,130 +285,45 @@ impl Site {
         self.meta.config.stats
     }
 
-    /// Whether instrumentation is currently on for this site.
-    ///
-    /// ```
-    /// #[instrument_once::instrument_once]
-    /// fn get() {}
-    /// # fn main() {
-    /// let site = instrument_once::registry().get(concat!(module_path!(), "::get")).unwrap();
-    /// assert!(site.is_enabled());
-    /// # }
-    /// ```
-    pub fn is_enabled(&'static self) -> bool {
-        self.ensure_registered() & ENABLED != 0
-    }
-
-    /// Turn instrumentation of this function on or off, from the next call on,
-    /// in every thread. An explicit per-site setting wins over directives
-    /// (see [`crate::control`]) until [`Site::clear_enabled`] is called.
-    ///
-    /// A disabled site costs one relaxed load per call: no span, no stats, no
-    /// clock read. An explicit `max_depth` still guards.
-    ///
-    /// ```
-    /// #[instrument_once::instrument_once]
-    /// fn get() {}
-    /// # fn main() {
-    /// let site = instrument_once::registry().get(concat!(module_path!(), "::get")).unwrap();
-    /// site.set_enabled(false);
-    /// get();
-    /// assert_eq!(site.stats().calls, 0);
-    /// site.set_enabled(true);
-    /// get();
-    /// assert_eq!(site.stats().calls, 1);
-    /// # }
-    /// ```
-    pub fn set_enabled(&'static self, enabled: bool) {
-        self.ensure_registered();
-        let _lock = crate::registry::lock();
-        self.overridden.store(
-            if enabled { OVERRIDE_ON } else { OVERRIDE_OFF },
-            Ordering::Relaxed,
-        );
-        self.apply_enabled(enabled);
-    }
-
-    /// Forget a [`Site::set_enabled`] override: the site follows the
-    /// directives again.
-    ///
-    /// ```
-    /// #[instrument_once::instrument_once]
-    /// fn get() {}
-    /// # fn main() {
-    /// let site = instrument_once::registry().get(concat!(module_path!(), "::get")).unwrap();
-    /// site.set_enabled(false);
-    /// site.clear_enabled();
-    /// assert!(site.is_enabled());
-    /// # }
-    /// ```
-    pub fn clear_enabled(&'static self) {
-        self.ensure_registered();
-        let lock = crate::registry::lock();
-        self.overridden.store(OVERRIDE_NONE, Ordering::Relaxed);
-        self.apply_enabled(crate::control::decide(&lock, self).0);
-    }
-
-    /// The explicit override, if [`Site::set_enabled`] was called.
+    /// The explicit switch, if [`Site::set_enabled`] was called.
     pub(crate) fn enabled_override(&self) -> Option<bool> {
         match self.overridden.load(Ordering::Relaxed) {
-            OVERRIDE_ON => Some(true),
-            OVERRIDE_OFF => Some(false),
+            Site::OVERRIDE_ON => Some(true),
+            Site::OVERRIDE_OFF => Some(false),
             _ => None,
         }
     }
 
+    /// Records the explicit switch (`None` forgets it).
+    pub(crate) fn set_override(&self, enabled: Option<bool>) {
+        let value = match enabled {
+            None => Site::OVERRIDE_NONE,
+            Some(true) => Site::OVERRIDE_ON,
+            Some(false) => Site::OVERRIDE_OFF,
+        };
+        self.overridden.store(value, Ordering::Relaxed);
+    }
+
+    /// Turns the `ENABLED` bit on or off.
     pub(crate) fn apply_enabled(&self, enabled: bool) {
         if enabled {
-            self.ctl.fetch_or(ENABLED, Ordering::Relaxed);
+            self.ctl.fetch_or(Site::ENABLED, Ordering::Relaxed);
         } else {
-            self.ctl.fetch_and(!ENABLED, Ordering::Relaxed);
-        }
-    }
-
-    /// The `ctl` word, registering the site first if needed.
-    #[inline]
-    pub(crate) fn ensure_registered(&'static self) -> u32 {
-        let ctl = self.ctl.load(Ordering::Relaxed);
-        if ctl & REGISTERED != 0 {
-            ctl
-        } else {
-            self.register_slow()
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn register_slow(&'static self) -> u32 {
-        loop {
-            match self
-                .ctl
-                .compare_exchange(0, REGISTERING, Ordering::Acquire, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    let ctl = crate::registry::insert(self);
-                    crate::control::warn_invalid_once();
-                    return ctl;
-                }
-                Err(current) if current & REGISTERED != 0 => return current,
-                // Another thread is registering this site: wait for it. The
-                // window is a few instructions under the registry lock.
-                Err(_) => std::thread::yield_now(),
-            }
+            self.ctl.fetch_and(!Site::ENABLED, Ordering::Relaxed);
         }
     }
 
     /// The site's position in the registry (registration order; 0 before
     /// registration).
     pub(crate) fn index(&self) -> u32 {
-        self.ctl.load(Ordering::Relaxed) >> INDEX_SHIFT
+        self.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT
     }
 
     /// Notes that an instrumented call happened (once).
     #[inline]
     pub(crate) fn mark_called(&self, ctl: u32) {
-        if ctl & CALLED == 0 {
-            self.ctl.fetch_or(CALLED, Ordering::Relaxed);
+        if ctl & Site::CALLED == 0 {
+            self.ctl.fetch_or(Site::CALLED, Ordering::Relaxed);
         }
     }
 
@@ -408,12 +331,12 @@ impl Site {
     /// when that changes.
     #[inline]
     pub(crate) fn observe_span(&self, recorded: bool) {
-        let filtered = self.ctl.load(Ordering::Relaxed) & FILTERED != 0;
+        let filtered = self.ctl.load(Ordering::Relaxed) & Site::FILTERED != 0;
         if filtered == recorded {
             if recorded {
-                self.ctl.fetch_and(!FILTERED, Ordering::Relaxed);
+                self.ctl.fetch_and(!Site::FILTERED, Ordering::Relaxed);
             } else {
-                self.ctl.fetch_or(FILTERED, Ordering::Relaxed);
+                self.ctl.fetch_or(Site::FILTERED, Ordering::Relaxed);
             }
         }
     }
@@ -430,8 +353,43 @@ impl fmt::Debug for Site {
             .field("line", &self.meta.line)
             .field(
                 "enabled",
-                &(self.ctl.load(Ordering::Relaxed) & ENABLED != 0),
+                &(self.ctl.load(Ordering::Relaxed) & Site::ENABLED != 0),
             )
             .finish_non_exhaustive()
+    }
+}
+
+impl Site {
+    /// A snapshot of this function's statistics (see [`Stats`] for what
+    /// each counter counts).
+    ///
+    /// ```
+    /// #[instrument_once::instrument_once]
+    /// fn work() {}
+    /// # fn main() {
+    /// work();
+    /// work();
+    /// let site = instrument_once::registry().get(concat!(module_path!(), "::work")).unwrap();
+    /// assert_eq!(site.stats().calls, 2);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.stats.snapshot()
+    }
+
+    /// Zero this function's statistics. Calls in flight stay in flight.
+    ///
+    /// ```
+    /// #[instrument_once::instrument_once]
+    /// fn work() {}
+    /// # fn main() {
+    /// work();
+    /// let site = instrument_once::registry().get(concat!(module_path!(), "::work")).unwrap();
+    /// site.reset_stats();
+    /// assert_eq!(site.stats().calls, 0);
+    /// # }
+    /// ```
+    pub fn reset_stats(&self) {
+        self.stats.reset();
     }
 }

@@ -62,6 +62,21 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A function that builds a value of the lock-free parts: `const` with
+/// `std` (so it can initialise a `static`), plain under loom (whose types
+/// are built at run time).
+macro_rules! const_unless_loom {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        $(#[$attr])*
+        #[cfg(not(loom))]
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+        $(#[$attr])*
+        #[cfg(loom)]
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+pub(crate) use const_unless_loom;
+
 /// A global: `global!(NAME: Type = init);` then `NAME.get()`.
 macro_rules! global {
     ($(#[$attr:meta])* $name:ident: $ty:ty = $init:expr;) => {

@@ -218,3 +218,25 @@ pub async fn yield_now() {
     })
     .await;
 }
+
+/// Runs `f(0)`, ..., `f(n - 1)` on `n` threads that start together (they
+/// wait for each other first), and returns the results in order once every
+/// thread has exited (its thread-local destructors included).
+pub fn together<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, f) = (&barrier, &f);
+                scope.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Barrier};
 
 use instrument_once::{current_chain, instrument_once, DepthExceeded, Site};
 use instrument_once_tests::{global_lock, record, site, yield_now};
@@ -252,22 +251,12 @@ fn descend(n: u32, expected_depth: usize) -> usize {
 fn eight_threads_recursing_concurrently_keep_their_own_depth() {
     let _g = global_lock();
     let depths: Vec<u32> = (0..8).map(|i| 5 + (i * 37 + 11) % 90).collect();
-    let barrier = Arc::new(Barrier::new(8));
-    let handles: Vec<_> = depths
-        .iter()
-        .map(|&n| {
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..20 {
-                    assert_eq!(descend(n, 1), n as usize + 1);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    instrument_once_tests::together(depths.len(), |t| {
+        let n = depths[t];
+        for _ in 0..20 {
+            assert_eq!(descend(n, 1), n as usize + 1);
+        }
+    });
     let deepest = depths.iter().max().unwrap() + 1;
     assert_eq!(site!(descend).stats().deepest, deepest);
 }

@@ -5,9 +5,9 @@
 #![allow(missing_docs)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::Duration;
 
 use instrument_once::hook::{hooks, HookSlot};
@@ -114,26 +114,11 @@ fn a_factory_may_call_its_own_slot() {
 #[test]
 fn concurrent_changes_of_different_keys_both_land() {
     for round in 0..200 {
-        let slot = Arc::new(HookSlot::new("lifecycle::race", |x: u64| x));
-        let barrier = Arc::new(Barrier::new(2));
-        let built = Arc::new(AtomicU64::new(0));
-        let threads: Vec<_> = ["left", "right"]
-            .into_iter()
-            .map(|key| {
-                let (slot, barrier, built) =
-                    (Arc::clone(&slot), Arc::clone(&barrier), Arc::clone(&built));
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    slot.wrap_once(key, move |inner| {
-                        built.fetch_add(1, Ordering::Relaxed);
-                        Arc::new(move |x| inner(x) + 1)
-                    });
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        let slot = HookSlot::new("lifecycle::race", |x: u64| x);
+        let keys = ["left", "right"];
+        instrument_once_tests::together(2, |t| {
+            slot.wrap_once(keys[t], |inner| Arc::new(move |x| inner(x) + 1));
+        });
         let mut keys: Vec<_> = slot.layers().iter().map(|l| l.key).collect();
         keys.sort_unstable();
         assert_eq!(keys, ["left", "right"], "round {round}");

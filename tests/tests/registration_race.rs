@@ -3,8 +3,8 @@
 //! (Its own test binary, so nothing else touches the registry first.)
 #![allow(missing_docs)]
 
+use instrument_once_tests::together;
 use std::collections::HashSet;
-use std::sync::{Arc, Barrier};
 
 macro_rules! sites {
     ($($name:ident)*) => {
@@ -23,23 +23,13 @@ sites!(f00 f01 f02 f03 f04 f05 f06 f07 f08 f09 f10 f11 f12 f13 f14 f15
 #[test]
 fn eight_threads_racing_the_first_call_register_each_site_once() {
     const THREADS: usize = 8;
-    let barrier = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                // Each thread walks the functions from a different start, so
-                // first calls collide in every order.
-                for i in 0..ALL.len() {
-                    ALL[(i + t * 5) % ALL.len()]();
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    together(THREADS, |t| {
+        // Each thread walks the functions from a different start, so first
+        // calls collide in every order.
+        for i in 0..ALL.len() {
+            ALL[(i + t * 5) % ALL.len()]();
+        }
+    });
     let reg = instrument_once::registry();
     let sites = reg.sites();
     let distinct: HashSet<*const instrument_once::Site> =

@@ -3,11 +3,11 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::Duration;
 
 use instrument_once::{instrument_once, Stats};
-use instrument_once_tests::site;
+use instrument_once_tests::{site, together};
 
 #[derive(Debug)]
 struct MyErr;
@@ -49,21 +49,7 @@ fn quiet_panics() {
 }
 
 fn threads(n: usize, per_thread: u64, f: fn(u64)) {
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                for i in 0..per_thread {
-                    f(i);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    together(n, |_| (0..per_thread).for_each(f));
 }
 
 fn call_mixed(i: u64) {
@@ -256,41 +242,4 @@ fn exports_show_the_counts() {
     );
     let table = snap.to_string();
     assert!(table.lines().any(|l| l.starts_with(name)), "{table}");
-}
-
-#[instrument_once(timing = false)]
-fn churned() {}
-
-#[test]
-fn exited_threads_hand_their_blocks_and_counts_to_later_threads() {
-    let site = site!(churned);
-    // One thread at a time: every thread takes over the block the previous
-    // one gave back at exit, counts included.
-    for _ in 0..50 {
-        std::thread::spawn(|| (0..10).for_each(|_| churned()))
-            .join()
-            .unwrap();
-    }
-    assert_eq!(site.stats().calls, 500);
-    assert_eq!(site.stats().ok, 500);
-    assert_eq!(instrument_once::__private::block_count(site), 1);
-    // Four threads at once need four blocks; the next four reuse them.
-    for _ in 0..2 {
-        let barrier = Arc::new(Barrier::new(4));
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let barrier = Arc::clone(&barrier);
-                std::thread::spawn(move || {
-                    churned();
-                    barrier.wait();
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
-    }
-    assert_eq!(instrument_once::__private::block_count(site), 4);
-    let s = site.stats();
-    assert_eq!((s.calls, s.ok, s.in_flight), (508, 508, 0));
 }

@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use instrument_once::hook::{hooks, HookFn, HookSlot};
 
@@ -177,24 +177,13 @@ fn a_wrapper_gets_the_function_beneath_it_and_unwrap_rebuilds_the_chain() {
 #[test]
 fn concurrent_wrap_once_with_one_key_makes_one_layer() {
     let slot = Arc::new(HookSlot::new("race", |x: u32| x));
-    let barrier = Arc::new(Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let slot = Arc::clone(&slot);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..1000 {
-                    slot.wrap_once("k", |inner: Arc<HookFn<u32, u32>>| {
-                        Arc::new(move |x| inner(x) + 1)
-                    });
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    instrument_once_tests::together(8, |_| {
+        for _ in 0..1000 {
+            slot.wrap_once("k", |inner: Arc<HookFn<u32, u32>>| {
+                Arc::new(move |x| inner(x) + 1)
+            });
+        }
+    });
     assert_eq!(slot.layers().len(), 1);
     assert_eq!(slot.call(1), 2);
 }

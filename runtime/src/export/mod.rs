@@ -5,8 +5,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::stats::bucket_bounds;
-use crate::{Registry, Site, Stats};
+use crate::registry::Registry;
+use crate::site::Site;
+use crate::stats::histogram::bucket_bounds;
+use crate::stats::Stats;
+use crate::table::{first_column_width, FIRST};
 
 mod prometheus;
 
@@ -181,17 +184,22 @@ impl fmt::Display for Human {
 
 impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
+        let names: Vec<String> = self
             .sites
             .iter()
-            .map(|s| s.unique_name.chars().count() + usize::from(!s.enabled) * 6)
-            .max()
-            .unwrap_or(0)
-            .max("function".len());
+            .map(|s| {
+                if s.enabled {
+                    s.unique_name.clone()
+                } else {
+                    format!("{} (off)", s.unique_name)
+                }
+            })
+            .collect();
+        let width = first_column_width(names.iter().map(String::as_str));
         writeln!(
             f,
             "{:<width$}  {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>9} {:>9} {:>9}",
-            "function",
+            FIRST,
             "calls",
             "ok",
             "errors",
@@ -203,13 +211,8 @@ impl fmt::Display for Snapshot {
             "p99",
             "max"
         )?;
-        for s in &self.sites {
+        for (s, name) in self.sites.iter().zip(&names) {
             let st = &s.stats;
-            let name = if s.enabled {
-                s.unique_name.clone()
-            } else {
-                format!("{} (off)", s.unique_name)
-            };
             writeln!(
                 f,
                 "{:<width$}  {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>9} {:>9} {:>9}",
@@ -236,10 +239,10 @@ mod tests {
 
     #[test]
     fn exported_buckets_sit_on_exact_fine_bounds_near_each_decade() {
-        let mut fine = vec![0u64; crate::stats::BUCKETS];
-        fine[crate::stats::bucket_of(900)] = 1;
-        fine[crate::stats::bucket_of(5_000)] = 2;
-        fine[crate::stats::bucket_of(50_000_000)] = 3;
+        let mut fine = vec![0u64; crate::stats::histogram::BUCKET_COUNT];
+        fine[crate::stats::histogram::bucket_of(900)] = 1;
+        fine[crate::stats::histogram::bucket_of(5_000)] = 2;
+        fine[crate::stats::histogram::bucket_of(50_000_000)] = 3;
         let b = cumulative_buckets(&fine);
         assert_eq!(b.len(), DECADES_NS.len());
         for ((upper, _), decade) in b.iter().zip(DECADES_NS) {

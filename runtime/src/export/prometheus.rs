@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Snapshot;
+use crate::stats::Event;
 
 /// Escapes a label value: backslash, double quote and line feed.
 fn escape(value: &str) -> String {
@@ -31,7 +32,7 @@ fn one_per_site(
     name: &str,
     help: &str,
     kind: &str,
-    value: impl Fn(&crate::Stats) -> u64,
+    value: impl Fn(&crate::stats::Stats) -> u64,
 ) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for s in sites {
@@ -77,15 +78,12 @@ impl Snapshot {
         for s in &sites {
             let f = escape(&s.unique_name);
             let st = &s.stats;
-            for (result, n) in [
-                ("ok", st.ok),
-                ("error", st.errors),
-                ("panic", st.panics),
-                ("cancelled", st.cancelled),
-            ] {
+            for event in Event::OUTCOMES {
                 let _ = writeln!(
                     out,
-                    "instrument_once_calls_total{{function=\"{f}\",result=\"{result}\"}} {n}"
+                    "instrument_once_calls_total{{function=\"{f}\",result=\"{}\"}} {}",
+                    event.label(),
+                    st.count(event)
                 );
             }
         }
@@ -103,7 +101,7 @@ impl Snapshot {
             "instrument_once_depth_overflows_total",
             "Calls past max_depth or the per-thread depth ceiling.",
             "counter",
-            |st| st.depth_overflows,
+            |st| st.count(Event::Overflow),
         );
         let _ = writeln!(
             out,

@@ -1,0 +1,406 @@
+//! One instrumented call, from entry to exit: the engine the generated code
+//! drives through [`Call`](sync::Call) (a synchronous call) and
+//! [`AsyncCall`](future::AsyncCall) (an async one).
+//!
+//! The functions marked `#[inline(always)]` are the per-call path; they are
+//! generic over the function's [`Key`], so they compile into each
+//! instrumented function with its options as constants. What they must not
+//! carry inline (registration, first blocks, overflow errors) is out of
+//! line and mostly `#[cold]` (`benches/icount.sh` counts the instructions).
+//!
+//! # One call, as data
+//!
+//! [`begin`] loads the site's `ctl` word once (relaxed): not registered
+//! yet, it takes the cold [`prepare`]; switched off (and no `max_depth`),
+//! it returns at once. Otherwise it reaches the function's thread-local
+//! (its depth, this thread's chain and counter block, attached at the
+//! thread's first call), bumps the depth (over `max_depth`: overflow),
+//! pushes the call on the chain (past the ceiling: steps aside), and counts
+//! the start in the block with a plain load and store. [`Begun`] carries
+//! what it decided to [`end`], which stores back the depth and chain length
+//! saved at entry and counts the outcome (with the latency when timed).
+#![allow(clippy::inline_always)]
+
+pub(crate) mod future;
+pub(crate) mod sync;
+
+use std::sync::atomic::Ordering;
+use std::thread::LocalKey;
+
+use crate::clock;
+use crate::depth::{max_total_depth, Attached, Local};
+use crate::overflow::{exceeded, DepthExceeded};
+use crate::site::{Config, Site};
+use crate::stats::{timing, Event};
+
+/// What the attribute generates for each function: a zero-sized type that
+/// names the function's site, options and thread-local, so the entry and exit
+/// functions below are compiled for each function with all three as
+/// constants (branches on options fold away, and the thread-local is reached
+/// directly, not through a `LocalKey` pointer).
+pub trait Key: 'static {
+    /// The function's options.
+    const CONFIG: Config;
+    /// The function's site.
+    fn site() -> &'static Site;
+    /// The function's thread-local.
+    fn local() -> &'static LocalKey<Local>;
+}
+
+/// What entry decided (`flags`), and what exit restores (`saved`: the
+/// length of this thread's chain before the call in the low half, the
+/// function's depth on this thread before it in the high half; both with
+/// [`Begun::TRACKED`], sync). Two `u64`s, so the compiler keeps them in
+/// registers: a struct of three `u32`s was copied through the stack with
+/// loads wider than its stores, which stalls store forwarding.
+#[derive(Clone, Copy)]
+pub(crate) struct Begun {
+    flags: u64,
+    saved: u64,
+}
+
+/// The flags of a call.
+impl Begun {
+    /// On the depth chain (sync: pushed, restored at exit; async: each poll
+    /// pushes).
+    pub(crate) const TRACKED: u32 = 1;
+    /// Counted in the stats.
+    pub(crate) const COUNTED: u32 = 1 << 1;
+    /// Inside a span.
+    pub(crate) const SPAN: u32 = 1 << 2;
+    /// `max_depth` would be exceeded: nothing was entered.
+    pub(crate) const OVERFLOW: u32 = 1 << 3;
+    /// The call is timed: `start` holds a clock reading.
+    pub(crate) const TIMED: u32 = 1 << 4;
+    /// Nothing to do.
+    pub(crate) const OFF: Begun = Begun::new(0);
+}
+
+/// The `ctl` bits the inlined path reads.
+const READY_MASK: u32 = Site::REGISTERED | Site::ENABLED | Site::CALLED;
+/// Bit `m` is set when `ctl & READY_MASK == m` needs no slow path: the site
+/// is registered, and if it is enabled an enabled call was noted before.
+const READY_SET: u32 = 1 << Site::REGISTERED
+    | 1 << (Site::REGISTERED | Site::CALLED)
+    | 1 << (Site::REGISTERED | Site::ENABLED | Site::CALLED);
+const _: () = assert!(READY_MASK < 32);
+
+impl Begun {
+    #[inline]
+    pub(crate) const fn new(flags: u32) -> Begun {
+        Begun {
+            flags: flags as u64,
+            saved: 0,
+        }
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // flags fit
+    pub(crate) const fn flags(self) -> u32 {
+        self.flags as u32
+    }
+
+    #[inline]
+    pub(crate) fn set(&mut self, flag: u32) {
+        self.flags |= u64::from(flag);
+    }
+
+    #[inline]
+    pub(crate) fn clear(&mut self, flag: u32) {
+        self.flags &= !u64::from(flag);
+    }
+
+    /// Only the flags in `keep`.
+    #[inline]
+    pub(crate) fn only(self, keep: u32) -> Begun {
+        Begun {
+            flags: self.flags & u64::from(keep),
+            saved: self.saved,
+        }
+    }
+
+    #[inline]
+    fn save(&mut self, depth: u32, len_before: u32) {
+        self.saved = u64::from(len_before) | u64::from(depth) << 32;
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // the high half
+    fn depth(self) -> u32 {
+        (self.saved >> 32) as u32
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // the low half
+    fn len_before(self) -> u32 {
+        self.saved as u32
+    }
+}
+
+/// Registers the site and notes its first enabled call: what a call does
+/// the first time. Returns the `ctl` word to go on with.
+#[cold]
+#[inline(never)]
+fn prepare(site: &'static Site) -> u32 {
+    let ctl = site.ensure_registered();
+    if site.meta.config.timing {
+        // Calibrated before the first timed call, not during it.
+        clock::warm_up();
+    }
+    if ctl & Site::ENABLED != 0 {
+        site.mark_called(ctl);
+        ctl | Site::CALLED
+    } else {
+        ctl
+    }
+}
+
+/// Enters a call (`push`: sync, or async at its first poll without pushing).
+/// [`Begun::OVERFLOW`] when `max_depth` would be exceeded: then nothing changed.
+#[inline(always)]
+pub(crate) fn begin<K: Key>(push: bool) -> Begun {
+    let cfg = K::CONFIG;
+    let site = K::site();
+    let mut ctl = site.ctl.load(Ordering::Relaxed);
+    if (READY_SET >> (ctl & READY_MASK)) & 1 == 0 {
+        ctl = prepare(site);
+    }
+    let enabled = ctl & Site::ENABLED != 0;
+    if !cfg.tracks() {
+        // Spans only: as cheap as `tracing::instrument`.
+        return Begun::new(if enabled { Begun::SPAN } else { 0 });
+    }
+    if !enabled && cfg.max_depth == 0 {
+        return Begun::OFF;
+    }
+    let key = K::local();
+    // The closure fills `begun` in place: returning it through `try_with`'s
+    // `Result` made the compiler copy it through memory.
+    let mut begun = Begun::new(Begun::TRACKED);
+    let reached = key.try_with(|local| {
+        let Some(Attached { chain, block }) = local.attached(site, key) else {
+            return false;
+        };
+        // An empty chain means no instrumented call is active on this
+        // thread, so the function's depth is 0 without reading it: then
+        // what entry stores and what exit stores back are constants, and
+        // back-to-back outermost calls do not wait on each other's stores.
+        // (`Chain::push` reads the length again: keeping this reading live
+        // across the `max_depth` check measured slower.)
+        let empty = push && chain.len() == 0;
+        debug_assert!(!empty || local.depth.get() == 0, "depth without a chain");
+        let before = if empty { 0 } else { local.depth.get() };
+        let depth = before.wrapping_add(1);
+        if cfg.max_depth != 0 && depth > cfg.max_depth {
+            begun = Begun::new(Begun::OVERFLOW);
+            return true;
+        }
+        let aside = if push {
+            local.depth.set(depth);
+            if empty {
+                chain.push_first(ctl >> Site::INDEX_SHIFT);
+                begun.save(0, 0);
+                false
+            } else {
+                let (len_before, aside) = chain.push(ctl >> Site::INDEX_SHIFT);
+                begun.save(before, len_before);
+                aside
+            }
+        } else {
+            chain.len() >= max_total_depth()
+        };
+        if enabled {
+            if aside {
+                if cfg.stats {
+                    block.overflow();
+                }
+            } else if !(cfg.outermost && depth > 1) {
+                begun.set(Begun::SPAN);
+                if cfg.stats {
+                    begun.set(Begun::COUNTED);
+                    block.start();
+                    // Depth 1 needs no note: a snapshot with calls has
+                    // `deepest >= 1`.
+                    if depth > 1 {
+                        site.stats.raise_deepest(depth);
+                    }
+                }
+            }
+        }
+        true
+    });
+    if reached == Ok(true) {
+        begun
+    } else {
+        untracked(site, cfg, enabled)
+    }
+}
+
+/// Entry when this thread's thread-locals are being destroyed (a call from a
+/// thread-local destructor at thread exit): no depth bookkeeping, counts in
+/// the site's shared counters.
+#[cold]
+#[inline(never)]
+fn untracked(site: &'static Site, cfg: Config, enabled: bool) -> Begun {
+    if !enabled || cfg.outermost {
+        return Begun::OFF;
+    }
+    let mut begun = Begun::new(Begun::SPAN);
+    if cfg.stats {
+        begun.set(Begun::COUNTED);
+        site.stats.start_shared();
+    }
+    begun
+}
+
+/// Records the outcome of a call and, for a sync call ([`Begun::TRACKED`]), leaves
+/// the depth chain by restoring the depth and chain length it had before:
+/// a store, not a read-modify-write, so back-to-back calls do not wait on
+/// each other's stores (and a chain can never drift).
+#[inline(always)]
+pub(crate) fn end<K: Key>(begun: Begun, start: u64, outcome: Event) {
+    // Without stats nothing is ever counted: say so, so the tests fold.
+    let flags = if K::CONFIG.stats {
+        begun.flags()
+    } else {
+        begun.flags() & !Begun::COUNTED
+    };
+    if flags & (Begun::TRACKED | Begun::COUNTED) == 0 {
+        return;
+    }
+    let site = K::site();
+    let elapsed = match outcome {
+        Event::Ok | Event::Err if K::CONFIG.timing && flags & Begun::TIMED != 0 => {
+            Some(clock::since(start))
+        }
+        _ => None,
+    };
+    let done = K::local().try_with(|local| {
+        // A call entered untracked finds nothing attached here either.
+        let Some(Attached { chain, block }) = local.attached.get() else {
+            return false;
+        };
+        if flags & Begun::TRACKED != 0 {
+            local.depth.set(begun.depth());
+            chain.restore(begun.len_before());
+        }
+        if flags & Begun::COUNTED != 0 {
+            match elapsed {
+                Some(ns) => block.finish_timed(outcome, ns),
+                None => block.finish(outcome),
+            }
+        }
+        true
+    });
+    if done != Ok(true) && flags & Begun::COUNTED != 0 {
+        site.stats.finish_shared(outcome, elapsed);
+    }
+}
+
+/// Starts the clock of a counted call when it is timed: marks `begun`
+/// [`Begun::TIMED`] and returns the reading (`0` when untimed).
+#[inline(always)]
+fn start_clock<K: Key>(begun: &mut Begun) -> u64 {
+    if K::CONFIG.timing && begun.flags() & Begun::COUNTED != 0 && timing() {
+        begun.set(Begun::TIMED);
+        clock::now()
+    } else {
+        0
+    }
+}
+
+/// Enters a call ([`begin`]) and starts its clock; `Err`, with the
+/// overflow counted, when `max_depth` would be exceeded.
+#[inline(always)]
+pub(crate) fn try_begin<K: Key>(push: bool) -> Result<(Begun, u64), DepthExceeded> {
+    let mut begun = begin::<K>(push);
+    if begun.flags() & Begun::OVERFLOW != 0 {
+        return Err(overflowed(K::site(), K::CONFIG, K::local()));
+    }
+    let start = start_clock::<K>(&mut begun);
+    Ok((begun, start))
+}
+
+/// The outcome of a call that left without [`Call::finish`](sync::Call::finish). An inline body
+/// that leaves with `return` while a panic is already unwinding (called from
+/// a destructor) is counted as a panic: the thread cannot tell the two
+/// apart.
+#[cold]
+#[inline(never)]
+pub(crate) fn unfinished() -> Event {
+    if std::thread::panicking() {
+        Event::Panic
+    } else {
+        Event::Ok
+    }
+}
+
+/// Counts an overflow and builds its error.
+#[cold]
+#[inline(never)]
+fn overflowed(site: &'static Site, cfg: Config, local: &'static LocalKey<Local>) -> DepthExceeded {
+    if site.ctl.load(Ordering::Relaxed) & Site::ENABLED != 0
+        && cfg.stats
+        && local
+            .try_with(|l| l.attached(site, local).map(|a| a.block.overflow()))
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        site.stats.overflow_shared();
+    }
+    exceeded(site, cfg.max_depth)
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn overflow_panic(e: &DepthExceeded) -> ! {
+    panic!("{e}")
+}
+
+// The link-time list's entry of an instrumented function counts as
+// `unsafe_code` inside this crate.
+/// Calls, across threads, with the blocks they count in.
+#[cfg(all(test, not(loom)))]
+#[allow(unsafe_code)]
+mod tests {
+    #[crate::instrument_once(crate = crate, timing = false)]
+    fn churned() {}
+
+    #[test]
+    fn exited_threads_hand_their_blocks_and_counts_to_later_threads() {
+        let site = crate::registry()
+            .get(concat!(module_path!(), "::churned"))
+            .unwrap();
+        // One thread at a time: every thread takes over the block the previous
+        // one gave back at exit, counts included.
+        for _ in 0..50 {
+            std::thread::spawn(|| (0..10).for_each(|_| churned()))
+                .join()
+                .unwrap();
+        }
+        assert_eq!(site.stats().calls, 500);
+        assert_eq!(site.stats().ok, 500);
+        assert_eq!(site.stats.block_count(), 1);
+        // Four threads at once need four blocks; the next four reuse them.
+        for _ in 0..2 {
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let barrier = std::sync::Arc::clone(&barrier);
+                    std::thread::spawn(move || {
+                        churned();
+                        barrier.wait();
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        }
+        assert_eq!(site.stats.block_count(), 4);
+        let s = site.stats();
+        assert_eq!((s.calls, s.ok, s.in_flight), (508, 508, 0));
+    }
+}

@@ -1,0 +1,79 @@
+//! The guard of one synchronous call.
+#![allow(clippy::inline_always)]
+
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+
+use super::{end, overflow_panic, try_begin, unfinished, Begun, Key};
+use crate::overflow::DepthExceeded;
+use crate::stats::Event;
+
+/// The guard of one synchronous call. Dropped without [`Call::finish`], it
+/// records a panic.
+pub struct Call<K: Key> {
+    begun: Begun,
+    start: u64,
+    key: PhantomData<fn() -> K>,
+}
+
+impl<K: Key> Call<K> {
+    /// Enters a call; panics with the [`DepthExceeded`] message when
+    /// `max_depth` is exceeded, located where the generated code calls this
+    /// (the function's name; or, in a `#[track_caller]` function whose body
+    /// runs inline, its caller).
+    #[inline(always)]
+    #[must_use]
+    #[track_caller]
+    pub fn enter() -> Call<K> {
+        // A `match`, not a closure: the panic's location is the caller's.
+        match Call::try_enter() {
+            Ok(call) => call,
+            Err(e) => overflow_panic(&e),
+        }
+    }
+
+    /// Enters a call; `Err` when `max_depth` is exceeded (the body must not
+    /// run).
+    ///
+    /// # Errors
+    ///
+    /// [`DepthExceeded`] when the call would exceed `max_depth`.
+    #[inline(always)]
+    pub fn try_enter() -> Result<Call<K>, DepthExceeded> {
+        let (begun, start) = try_begin::<K>(true)?;
+        Ok(Call {
+            begun,
+            start,
+            key: PhantomData,
+        })
+    }
+
+    /// Whether this call should open a span (enabled, within the ceiling,
+    /// and not an inner call under `recursion = "outermost"`).
+    #[inline]
+    pub fn span_wanted(&self) -> bool {
+        self.begun.flags() & Begun::SPAN != 0
+    }
+
+    /// Records how the call returned. `is_err` is whether it returned `Err`.
+    #[inline(always)]
+    pub fn finish(self, is_err: bool) {
+        // Not dropped: `Drop` records a panic.
+        let this = ManuallyDrop::new(self);
+        end::<K>(
+            this.begun,
+            this.start,
+            if is_err { Event::Err } else { Event::Ok },
+        );
+    }
+}
+
+impl<K: Key> Drop for Call<K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Not finished: a panic is unwinding through the function, or an
+        // inline body (whose value needs no classifying) left early with
+        // `return` or `?`.
+        end::<K>(self.begun, self.start, unfinished());
+    }
+}

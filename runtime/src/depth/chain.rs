@@ -1,0 +1,200 @@
+//! A thread's chain of active instrumented calls, in fixed capacity.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::ceiling::{shallow, MAX_TOTAL};
+use super::local::OWNED;
+
+/// Outermost calls of a thread's chain that are always kept.
+pub(crate) const HEAD: usize = 16;
+/// Innermost calls of a thread's chain that are kept (a ring; a power of
+/// two, so the slot is a mask).
+pub(crate) const TAIL: usize = 128;
+
+/// A thread's chain of active instrumented calls.
+///
+/// While a thread holds a chain only that thread touches it (but for
+/// `shallow`, which [`set_max_total_depth`] stores from any thread), so the
+/// relaxed atomics compile to plain loads and stores; they are atomics
+/// because a chain goes back to a free list when its thread exits and the
+/// next new thread takes it over (through the list's mutex). So the number
+/// of chains is the largest number of threads that ran instrumented code at
+/// once.
+pub(crate) struct Chain {
+    /// How many instrumented calls are active (past the ceiling too).
+    len: AtomicU32,
+    /// The smaller of [`HEAD`] and the ceiling (kept by
+    /// [`set_max_total_depth`]).
+    shallow: AtomicU32,
+    /// Registry index of the site of each of the [`HEAD`] outermost calls.
+    head: [AtomicU32; HEAD],
+    /// Registry index of the site of call `i >= HEAD` at `i % TAIL`.
+    ring: [AtomicU32; TAIL],
+}
+
+impl Chain {
+    /// A new, empty chain.
+    fn new() -> Chain {
+        Chain {
+            len: AtomicU32::new(0),
+            shallow: AtomicU32::new(shallow(MAX_TOTAL.load(Ordering::Relaxed))),
+            head: [const { AtomicU32::new(0) }; HEAD],
+            ring: [const { AtomicU32::new(0) }; TAIL],
+        }
+    }
+
+    /// Puts a call (or poll) of the site with registry index `index` on the
+    /// chain, and returns the chain's length before it (what
+    /// [`Chain::restore`] puts back when the call ends), and whether the
+    /// call is past the per-thread ceiling (then it steps aside).
+    #[inline]
+    pub(crate) fn push(&self, index: u32) -> (u32, bool) {
+        let len_before = self.len.load(Ordering::Relaxed);
+        self.len
+            .store(len_before.wrapping_add(1), Ordering::Relaxed);
+        // A shallow chain (the common case) is one compare: the frame goes
+        // to the head and the ceiling is not reached. Two stores under a
+        // branch rather than one at a computed slot: the store's address is
+        // known as soon as the length is (`benches/src/bin/ab.rs`).
+        if len_before < self.shallow.load(Ordering::Relaxed) {
+            self.head[len_before as usize & (HEAD - 1)].store(index, Ordering::Relaxed);
+            (len_before, false)
+        } else {
+            (len_before, self.push_deep(len_before, index))
+        }
+    }
+
+    /// [`Chain::push`] on an empty chain (the ceiling is at least 1).
+    #[inline]
+    pub(crate) fn push_first(&self, index: u32) {
+        self.len.store(1, Ordering::Relaxed);
+        self.head[0].store(index, Ordering::Relaxed);
+    }
+
+    /// [`Chain::push`] past the head or near a low ceiling.
+    #[cold]
+    #[inline(never)]
+    fn push_deep(&self, len_before: u32, index: u32) -> bool {
+        let i = len_before as usize;
+        if i < HEAD {
+            self.head[i].store(index, Ordering::Relaxed);
+        } else {
+            self.ring[i & (TAIL - 1)].store(index, Ordering::Relaxed);
+        }
+        len_before >= MAX_TOTAL.load(Ordering::Relaxed)
+    }
+
+    /// Ends the innermost call: the chain's length goes back to
+    /// `len_before`, what [`Chain::push`] returned for it.
+    #[inline]
+    pub(crate) fn restore(&self, len_before: u32) {
+        self.len.store(len_before, Ordering::Relaxed);
+    }
+
+    /// The number of calls on the chain.
+    #[inline]
+    pub(crate) fn len(&self) -> u32 {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Empties the chain (its thread exited).
+    pub(super) fn clear(&self) {
+        self.len.store(0, Ordering::Relaxed);
+    }
+
+    /// Keeps the ceiling's share of the head (see [`super::set_max_total_depth`]).
+    pub(super) fn set_shallow(&self, shallow: u32) {
+        self.shallow.store(shallow, Ordering::Relaxed);
+    }
+
+    /// The recorded calls: the registry indices of the outermost ones and,
+    /// when some in between were not recorded, of the innermost ones.
+    fn recorded(&self) -> Recorded {
+        let len = self.len.load(Ordering::Relaxed);
+        let indices = |range: std::ops::Range<u32>| -> Vec<u32> {
+            range
+                .map(|i| {
+                    let i = i as usize;
+                    if i < HEAD {
+                        self.head[i].load(Ordering::Relaxed)
+                    } else {
+                        self.ring[i & (TAIL - 1)].load(Ordering::Relaxed)
+                    }
+                })
+                .collect()
+        };
+        if len as usize <= HEAD + TAIL {
+            Recorded {
+                outermost: indices(0..len),
+                innermost: Vec::new(),
+                len,
+            }
+        } else {
+            #[allow(clippy::cast_possible_truncation)] // HEAD and TAIL are small
+            let (head, tail) = (HEAD as u32, TAIL as u32);
+            Recorded {
+                outermost: indices(0..head),
+                innermost: indices(len - tail..len),
+                len,
+            }
+        }
+    }
+}
+
+/// A thread's chain as recorded, by registry index.
+pub(crate) struct Recorded {
+    /// The outermost calls (all of them when `innermost` is empty).
+    pub(crate) outermost: Vec<u32>,
+    /// The innermost calls, when the middle was not recorded.
+    pub(crate) innermost: Vec<u32>,
+    /// How many calls are active.
+    pub(crate) len: u32,
+}
+
+/// This thread's recorded chain (empty when the thread has none).
+pub(crate) fn recorded_chain() -> Recorded {
+    OWNED
+        .try_with(|owned| owned.chain.get())
+        .ok()
+        .flatten()
+        .map_or_else(
+            || Recorded {
+                outermost: Vec::new(),
+                innermost: Vec::new(),
+                len: 0,
+            },
+            Chain::recorded,
+        )
+}
+
+/// Every chain, and those of exited threads.
+pub(super) struct Chains {
+    pub(super) all: Vec<&'static Chain>,
+    pub(super) free: Vec<&'static Chain>,
+}
+
+static CHAINS: Mutex<Chains> = Mutex::new(Chains {
+    all: Vec::new(),
+    free: Vec::new(),
+});
+
+pub(super) fn chains() -> MutexGuard<'static, Chains> {
+    CHAINS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A chain for a thread: a free one, or a new one.
+pub(super) fn take_chain() -> &'static Chain {
+    let mut chains = chains();
+    chains.free.pop().unwrap_or_else(|| {
+        let chain: &'static Chain = Box::leak(Box::new(Chain::new()));
+        chains.all.push(chain);
+        chain
+    })
+}
+
+/// Gives an exited thread's chain back.
+pub(super) fn give_back(chain: &'static Chain) {
+    chain.clear();
+    chains().free.push(chain);
+}

@@ -1,0 +1,209 @@
+//! The public statistics of one function: [`Stats`] and its [`Latency`].
+
+use std::fmt;
+use std::time::Duration;
+
+use super::event::Event;
+use super::histogram::bucket_bounds;
+
+/// A point-in-time copy of one function's statistics.
+///
+/// Counters only grow between two snapshots (unless [`crate::Site::reset_stats`] is
+/// called in between), and every snapshot satisfies
+/// `ok + errors + panics + cancelled + in_flight == calls`; with timing on,
+/// `latency.count == ok + errors`.
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn parse(s: &str) -> Result<u32, std::num::ParseIntError> { s.parse() }
+///
+/// # fn main() {
+/// let _ = parse("1");
+/// let _ = parse("x");
+/// let s = instrument_once::registry().get(concat!(module_path!(), "::parse")).unwrap().stats();
+/// assert_eq!((s.calls, s.ok, s.errors, s.in_flight), (2, 1, 1, 0));
+/// assert_eq!(s.latency.count, 2);
+/// # }
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Stats {
+    /// Calls started (for an async function: first polls).
+    pub calls: u64,
+    /// Calls that returned, with any value other than `Err(_)`.
+    pub ok: u64,
+    /// Calls that returned `Err(_)`, for any `Result` type or alias of one.
+    pub errors: u64,
+    /// Calls that a panic unwound through.
+    pub panics: u64,
+    /// Async calls whose future was dropped after its first poll and before
+    /// it completed.
+    pub cancelled: u64,
+    /// Calls started and not finished.
+    pub in_flight: u64,
+    /// The deepest nesting of this function seen on one call chain.
+    pub deepest: u32,
+    /// Calls that exceeded `max_depth` or the per-thread ceiling
+    /// ([`crate::set_max_total_depth`]).
+    pub depth_overflows: u64,
+    /// Latency of the calls that returned (timing on).
+    pub latency: Latency,
+}
+
+/// Latency distribution of the calls that returned while timing was on.
+///
+/// Percentiles come from a log-linear histogram and are within 3.2% of the
+/// exact value (1/32 of the value, or 1 ns below 16 ns).
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn nap() { std::thread::sleep(std::time::Duration::from_millis(2)) }
+///
+/// # fn main() {
+/// nap();
+/// let l = instrument_once::registry().get(concat!(module_path!(), "::nap")).unwrap().stats().latency;
+/// assert_eq!(l.count, 1);
+/// assert!(l.p50 >= std::time::Duration::from_millis(1));
+/// assert!(l.p50 <= l.max);
+/// # }
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(into = "LatencyNanos")
+)]
+pub struct Latency {
+    /// Number of timed calls.
+    pub count: u64,
+    /// Total time of the timed calls.
+    pub sum: Duration,
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Longest call (exact).
+    pub max: Duration,
+}
+
+/// [`Latency`] as serialised: durations as whole nanoseconds, in fields
+/// named with their unit.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize)]
+struct LatencyNanos {
+    count: u64,
+    sum_ns: u64,
+    p50_ns: u64,
+    p90_ns: u64,
+    p99_ns: u64,
+    max_ns: u64,
+}
+
+#[cfg(feature = "serde")]
+impl From<Latency> for LatencyNanos {
+    fn from(l: Latency) -> LatencyNanos {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        LatencyNanos {
+            count: l.count,
+            sum_ns: ns(l.sum),
+            p50_ns: ns(l.p50),
+            p90_ns: ns(l.p90),
+            p99_ns: ns(l.p99),
+            max_ns: ns(l.max),
+        }
+    }
+}
+
+impl Latency {
+    pub(super) fn from_buckets(buckets: &[u64], sum_ns: u64, max_ns: u64) -> Latency {
+        let count: u64 = buckets.iter().sum();
+        let quantile = |q: f64| -> Duration {
+            if count == 0 {
+                return Duration::ZERO;
+            }
+            // Rank of the q-quantile, 1-based: ceil(q * count), at least 1.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
+            let mut seen = 0;
+            for (i, n) in buckets.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    let (low, width) = bucket_bounds(i);
+                    let mid = low + width / 2;
+                    return Duration::from_nanos(mid.min(max_ns.max(low)));
+                }
+            }
+            Duration::from_nanos(max_ns)
+        };
+        Latency {
+            count,
+            sum: Duration::from_nanos(sum_ns),
+            p50: quantile(0.50),
+            p90: quantile(0.90),
+            p99: quantile(0.99),
+            max: if count == 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_nanos(max_ns)
+            },
+        }
+    }
+
+    /// Mean latency, or zero when nothing was timed.
+    ///
+    /// ```
+    /// let l = instrument_once::Latency::default();
+    /// assert_eq!(l.mean(), std::time::Duration::ZERO);
+    /// ```
+    pub fn mean(&self) -> Duration {
+        if self.count == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(
+                u64::try_from(self.sum.as_nanos() / u128::from(self.count)).unwrap_or(u64::MAX),
+            )
+        }
+    }
+}
+
+impl Stats {
+    /// The count of `event` (for exports that go through every event).
+    pub(crate) fn count(&self, event: Event) -> u64 {
+        match event {
+            Event::Call => self.calls,
+            Event::Ok => self.ok,
+            Event::Err => self.errors,
+            Event::Panic => self.panics,
+            Event::Cancelled => self.cancelled,
+            Event::Overflow => self.depth_overflows,
+        }
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "calls={} ok={} errors={} panics={} cancelled={} in_flight={} deepest={} overflows={} p50={:?} p99={:?} max={:?}",
+            self.calls,
+            self.ok,
+            self.errors,
+            self.panics,
+            self.cancelled,
+            self.in_flight,
+            self.deepest,
+            self.depth_overflows,
+            self.latency.p50,
+            self.latency.p99,
+            self.latency.max
+        )
+    }
+}
