@@ -1,64 +1,73 @@
 //! What a call records: one counter per [`Event`], kept as an array indexed
-//! by the event, so a new counter is one variant here (with its label),
-//! its field in [`crate::Stats`] and its line in the exports.
+//! by the event. A new counter is one line in [`events!`] (its name and
+//! label), its field in [`crate::Stats`] (with the line that fills it from
+//! the counters and its arm in `Stats::count`), and its place in the
+//! exports.
 
 use crate::sync::{AtomicU64, Ordering};
 
-/// An event of a call, each with its own counter. A call's start is
-/// [`Event::Call`]; it ends with exactly one outcome (see
-/// [`Event::OUTCOMES`]); [`Event::Overflow`] counts a call that stepped
-/// aside at a depth limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Event {
+/// Declares the events once: the enum, the list of all, their number and
+/// their export labels.
+macro_rules! events {
+    ($($(#[$doc:meta])* $event:ident => $label:literal,)*) => {
+        /// An event of a call, each with its own counter. A call's start is
+        /// [`Event::Call`]; it ends with exactly one outcome (see
+        /// [`Event::OUTCOMES`]); [`Event::Overflow`] counts a call that
+        /// stepped aside at a depth limit.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub(crate) enum Event {
+            $($(#[$doc])* $event,)*
+        }
+
+        impl Event {
+            /// Every event, in counter order.
+            pub(crate) const ALL: &'static [Event] = &[$(Event::$event),*];
+            /// How many events there are.
+            pub(crate) const COUNT: usize = Event::ALL.len();
+
+            /// Its label in exports (the `result` of a finished call).
+            pub(crate) const fn label(self) -> &'static str {
+                match self {
+                    $(Event::$event => $label,)*
+                }
+            }
+        }
+    };
+}
+
+events! {
     /// A call started.
-    Call,
+    Call => "call",
     /// A call returned, with anything but `Err(_)`.
-    Ok,
+    Ok => "ok",
     /// A call returned `Err(_)`.
-    Err,
+    Err => "error",
     /// A panic unwound through a call.
-    Panic,
+    Panic => "panic",
     /// An async call's future was dropped before it completed.
-    Cancelled,
+    Cancelled => "cancelled",
     /// A call went past `max_depth` or the per-thread ceiling.
-    Overflow,
+    Overflow => "overflow",
 }
 
 impl Event {
-    /// How many events there are.
-    pub(crate) const COUNT: usize = 6;
-
     /// The outcomes: exactly one per finished call.
     pub(crate) const OUTCOMES: [Event; 4] = [Event::Ok, Event::Err, Event::Panic, Event::Cancelled];
-
-    /// Its label in exports (the `result` of a finished call).
-    pub(crate) const fn label(self) -> &'static str {
-        match self {
-            Event::Call => "call",
-            Event::Ok => "ok",
-            Event::Err => "error",
-            Event::Panic => "panic",
-            Event::Cancelled => "cancelled",
-            Event::Overflow => "overflow",
-        }
-    }
 }
 
 /// One counter per event.
 pub(crate) struct Counters([AtomicU64; Event::COUNT]);
 
-crate::sync::const_unless_loom! {
-    /// Zeroed counters.
-    pub(crate) fn new_counters() -> Counters {
-        Counters([
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-            AtomicU64::new(0),
-        ])
-    }
+/// Zeroed counters.
+#[cfg(not(loom))]
+pub(crate) const fn new_counters() -> Counters {
+    Counters([const { AtomicU64::new(0) }; Event::COUNT])
+}
+
+/// Zeroed counters.
+#[cfg(loom)]
+pub(crate) fn new_counters() -> Counters {
+    Counters(std::array::from_fn(|_| AtomicU64::new(0)))
 }
 
 impl Counters {
