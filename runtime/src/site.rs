@@ -23,7 +23,7 @@
 //! ```
 //!
 //! A call reads `ctl` once with a relaxed load. If `REGISTERED` is clear it
-//! takes the `#[cold]` registration path of [`crate::registry`], which runs
+//! takes the `#[cold]` registration path of [`crate::registry`](mod@crate::registry), which runs
 //! exactly once per site no matter how many threads make the first call
 //! together. Switches ([`crate::control`]) only flip the `ENABLED` bit, so
 //! they take effect on the next call in every thread.

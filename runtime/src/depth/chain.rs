@@ -15,7 +15,7 @@ pub(crate) const TAIL: usize = 128;
 /// A thread's chain of active instrumented calls.
 ///
 /// While a thread holds a chain only that thread touches it (but for
-/// `shallow`, which [`set_max_total_depth`] stores from any thread), so the
+/// `shallow`, which [`set_max_total_depth`](super::set_max_total_depth) stores from any thread), so the
 /// relaxed atomics compile to plain loads and stores; they are atomics
 /// because a chain goes back to a free list when its thread exits and the
 /// next new thread takes it over (through the list's mutex). So the number
@@ -25,7 +25,7 @@ pub(crate) struct Chain {
     /// How many instrumented calls are active (past the ceiling too).
     len: AtomicU32,
     /// The smaller of [`HEAD`] and the ceiling (kept by
-    /// [`set_max_total_depth`]).
+    /// [`set_max_total_depth`](super::set_max_total_depth)).
     shallow: AtomicU32,
     /// Registry index of the site of each of the [`HEAD`] outermost calls.
     head: [AtomicU32; HEAD],

@@ -12,8 +12,8 @@
 //! thread-local read.
 //!
 //! A [`Chain`] is the thread's total number of active instrumented calls and
-//! their sites, outermost first, in fixed capacity: the [`HEAD`] outermost
-//! calls exactly, and a ring of the [`TAIL`] innermost ones (each frame is the
+//! their sites, outermost first, in fixed capacity: the [`HEAD`](chain::HEAD) outermost
+//! calls exactly, and a ring of the [`TAIL`](chain::TAIL) innermost ones (each frame is the
 //! site's registry index). Entering a call bumps the function's depth and the
 //! chain's total and records the frame, all inline in the caller; leaving
 //! stores back the depth and the total saved at entry. On an empty chain (an

@@ -28,7 +28,7 @@
 //!   a concurrent call sees the old chain or the new one, never a mix.
 //! * A replaced chain is freed, and the values its layers captured dropped,
 //!   once no call can still be inside it (epoch-based reclamation with an
-//!   asymmetric barrier: [`reclaim`]): memory stays bounded however often a
+//!   asymmetric barrier, see `reclaim.rs`): memory stays bounded however often a
 //!   hook is re-wrapped.
 //! * Wrapper factories run without the slot's lock: a factory may call any
 //!   method of its own or another slot, and a factory that panics leaves

@@ -1,5 +1,5 @@
 //! What a call records: one counter per [`Event`], kept as an array indexed
-//! by the event. A new counter is one line in [`events!`] (its name and
+//! by the event. A new counter is one line in `events!` (its name and
 //! label), its field in [`crate::Stats`] (with the line that fills it from
 //! the counters and its arm in `Stats::count`), and its place in the
 //! exports.

@@ -51,7 +51,7 @@
 //! [`event`]: the events a call records and their counters; [`block`]:
 //! per-thread blocks; [`histogram`]: latency buckets; [`site_stats`]: one
 //! site's counters, read and reset; [`report`]: the public [`Stats`] and
-//! [`Latency`]; [`timing`]: the global timing switch. Nothing here knows
+//! [`Latency`]; [`timing`](mod@timing): the global timing switch. Nothing here knows
 //! about sites: a block points at its [`SiteStats`].
 
 pub(crate) mod block;
