@@ -50,6 +50,7 @@ use crate::site::Site;
 
 pub use crate::depth::ENV_MAX_TOTAL_DEPTH;
 pub use crate::directives::{ParseError, ENV_VAR};
+pub use crate::stats::ENV_HISTOGRAM_MEMORY;
 
 /// Replace the directives in force (see the [module docs](self) for the
 /// syntax), re-deciding every site from its next call on. All-or-nothing: if

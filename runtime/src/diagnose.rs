@@ -22,7 +22,7 @@ use tracing::level_filters::LevelFilter;
 
 use crate::registry::switches::{decide, Reason, Source};
 use crate::site::Site;
-use crate::stats::Stats;
+use crate::stats::{histogram_memory, HistogramMemory, Stats, ENV_HISTOGRAM_MEMORY};
 use crate::table::{first_column_width, FIRST};
 
 /// Who switched a site off.
@@ -166,6 +166,7 @@ pub struct Diagnosis {
 pub struct Report {
     sites: Vec<Diagnosis>,
     invalid: Vec<crate::control::ParseError>,
+    histogram_memory: HistogramMemory,
 }
 
 impl Report {
@@ -186,6 +187,18 @@ impl Report {
     /// ```
     pub fn invalid_directives(&self) -> &[crate::control::ParseError] {
         &self.invalid
+    }
+
+    /// The latency histograms' memory, its cap, and what the cap refused.
+    /// When it refused any, `Display` says so, with how many timed calls
+    /// have no bucket (see [`crate::set_histogram_memory_cap`]).
+    ///
+    /// ```
+    /// let memory = instrument_once::diagnose().histogram_memory();
+    /// assert_eq!(memory.cap, instrument_once::histogram_memory().cap);
+    /// ```
+    pub fn histogram_memory(&self) -> HistogramMemory {
+        self.histogram_memory
     }
 }
 
@@ -210,7 +223,11 @@ pub fn diagnose() -> Report {
         .map(Site::diagnose)
         .collect();
     let invalid = crate::registry::lock().switches.invalid().to_vec();
-    Report { sites, invalid }
+    Report {
+        sites,
+        invalid,
+        histogram_memory: histogram_memory(),
+    }
 }
 
 impl Site {
@@ -292,6 +309,17 @@ impl fmt::Display for Report {
         }
         for e in &self.invalid {
             writeln!(f, "ignored: {e}")?;
+        }
+        let memory = self.histogram_memory;
+        if memory.refused > 0 {
+            let unbucketed: u64 = self.sites.iter().map(|d| d.stats.latency.unbucketed).sum();
+            writeln!(
+                f,
+                "histogram memory at its cap ({} of {} bytes): {} allocations refused, \
+                 {unbucketed} timed calls counted without a bucket; raise it with \
+                 set_histogram_memory_cap or {}",
+                memory.used, memory.cap, memory.refused, ENV_HISTOGRAM_MEMORY,
+            )?;
         }
         Ok(())
     }

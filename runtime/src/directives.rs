@@ -42,7 +42,13 @@ impl fmt::Display for Directive {
 pub struct ParseError {
     pub(crate) directive: String,
     pub(crate) reason: &'static str,
+    /// What a valid value looks like.
+    pub(crate) expected: &'static str,
 }
+
+/// What a valid directive looks like.
+const DIRECTIVE_SYNTAX: &str = "expected `on`, `off`, `+PATTERN` or `-PATTERN`, where PATTERN is \
+                                `::`-separated identifiers in which `*` matches anything";
 
 impl ParseError {
     /// The directive as written.
@@ -59,9 +65,8 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid instrument_once directive `{}`: {}; expected `on`, `off`, `+PATTERN` or `-PATTERN`, \
-             where PATTERN is `::`-separated identifiers in which `*` matches anything",
-            self.directive, self.reason
+            "invalid instrument_once setting `{}`: {}; {}",
+            self.directive, self.reason, self.expected
         )
     }
 }
@@ -73,6 +78,7 @@ fn parse_one(raw: &str) -> Result<Option<Directive>, ParseError> {
     let err = |reason| ParseError {
         directive: d.to_owned(),
         reason,
+        expected: DIRECTIVE_SYNTAX,
     };
     match d {
         "" => return Ok(None),

@@ -102,11 +102,14 @@ mod call;
 
 pub use depth::{max_total_depth, set_max_total_depth, DEFAULT_MAX_TOTAL_DEPTH};
 pub use diagnose::{diagnose, Diagnosis, DisabledBy, Report, Verdict};
-pub use export::{SiteSnapshot, Snapshot};
+pub use export::{ExponentialBucket, ExponentialHistogram, LatencyBucket, SiteSnapshot, Snapshot};
 pub use overflow::{current_chain, DepthExceeded};
 pub use registry::{registry, LookupError, Registry};
 pub use site::Site;
-pub use stats::{set_timing, timing, Latency, Stats};
+pub use stats::{
+    histogram_memory, set_histogram_memory_cap, set_timing, timing, HistogramMemory, Latency,
+    Stats, DEFAULT_HISTOGRAM_MEMORY,
+};
 
 /// Wrap a function (or every method of an impl block) in a `tracing` span,
 /// once, and register it.

@@ -34,7 +34,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-use crate::stats::{new_site_stats, SiteStats, Stats};
+use crate::stats::{SiteStats, Stats};
 
 /// Options fixed at compile time by the attribute.
 #[doc(hidden)]
@@ -143,7 +143,7 @@ impl Site {
                 meta,
                 ctl: AtomicU32::new(0),
                 overridden: AtomicU8::new(Site::OVERRIDE_NONE),
-                stats: new_site_stats(),
+                stats: SiteStats::new(),
             }
         }
     }

@@ -28,9 +28,9 @@ fn lines_for(text: &str, function: &str) -> String {
         .join("\n")
 }
 
-/// Bucket bounds are exact bounds of the internal histogram, the first one
-/// at or above each power of ten from 1 µs to 100 s, so counts are exact
-/// and every function has the same `le` set.
+/// Bucket bounds are the powers of √2 from 8.2 µs to 12.1 s, bounds of
+/// the exponential buckets themselves, so counts are exact and every
+/// function (and process) has the same `le` set.
 #[test]
 fn golden_output_of_one_function() {
     for fail in [false, false, true] {
@@ -51,15 +51,48 @@ instrument_once_in_flight{function="prometheus::golden::lookup"} 0
 instrument_once_depth_overflows_total{function="prometheus::golden::lookup"} 0
 # HELP instrument_once_duration_seconds Latency of instrumented calls that returned.
 # TYPE instrument_once_duration_seconds histogram
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000001024"} 0
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00001024"} 0
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0001024"} 0
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.001015808"} 0
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.01048576"} 0
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.100663296"} 0
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="1.00663296"} 0
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="10.200547328"} 0
-instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="103.079215104"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000008192"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000011585237502960395"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000016384"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00002317047500592079"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000032768"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00004634095001184158"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000065536"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00009268190002368316"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000131072"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00018536380004736632"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000262144"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00037072760009473264"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000524288"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0007414552001894653"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.001048576"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0014829104003789306"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.002097152"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.002965820800757861"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.004194304"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.005931641601515722"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.008388608"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.011863283203031445"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.016777216"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.02372656640606289"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.033554432"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.04745313281212578"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.067108864"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.09490626562425156"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.134217728"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.1898125312485031"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.268435456"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.3796250624970062"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.536870912"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.7592501249940125"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="1.073741824"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="1.518500249988025"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="2.147483648"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="3.03700049997605"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="4.294967296"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="6.0740009999521"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="8.589934592"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="12.1480019999042"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="+Inf"} 0
 instrument_once_duration_seconds_sum{function="prometheus::golden::lookup"} 0
 instrument_once_duration_seconds_count{function="prometheus::golden::lookup"} 0"#;

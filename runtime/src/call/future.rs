@@ -12,7 +12,7 @@ use super::{end, overflow_panic, try_begin, Begun, Key};
 use crate::depth::{Attached, Chain};
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
-use crate::stats::Event;
+use crate::stats::Outcome;
 
 /// The state of one async call, created at the call's first poll (the
 /// preamble of the generated `async` body runs there).
@@ -93,9 +93,9 @@ impl<K: Key> Drop for AsyncCall<K> {
             // Dropped in the middle of a poll: a panic is unwinding.
             // Otherwise the future was dropped before it completed.
             let outcome = if self.polling {
-                Event::Panic
+                Outcome::Panic
             } else {
-                Event::Cancelled
+                Outcome::Cancelled
             };
             // The poll guard, not the call, leaves the depth chain.
             end::<K>(self.begun.only(Begun::COUNTED), self.start, outcome);
@@ -145,7 +145,7 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool, K: Key> Future for Instrumented<F
                 end::<K>(
                     counted,
                     call.start,
-                    if is_err { Event::Err } else { Event::Ok },
+                    if is_err { Outcome::Err } else { Outcome::Ok },
                 );
             }
         }

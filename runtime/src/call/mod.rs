@@ -31,7 +31,7 @@ use crate::clock;
 use crate::depth::{max_total_depth, Attached, Local};
 use crate::overflow::{exceeded, DepthExceeded};
 use crate::site::{Config, Site};
-use crate::stats::{timing, Event};
+use crate::stats::{timing, Outcome};
 
 /// What the attribute generates for each function: a zero-sized type that
 /// names the function's site, options and thread-local, so the entry and exit
@@ -258,7 +258,7 @@ fn untracked(site: &'static Site, cfg: Config, enabled: bool) -> Begun {
 /// a store, not a read-modify-write, so back-to-back calls do not wait on
 /// each other's stores (and a chain can never drift).
 #[inline(always)]
-pub(crate) fn end<K: Key>(begun: Begun, start: u64, outcome: Event) {
+pub(crate) fn end<K: Key>(begun: Begun, start: u64, outcome: Outcome) {
     // Without stats nothing is ever counted: say so, so the tests fold.
     let flags = if K::CONFIG.stats {
         begun.flags()
@@ -270,7 +270,7 @@ pub(crate) fn end<K: Key>(begun: Begun, start: u64, outcome: Event) {
     }
     let site = K::site();
     let elapsed = match outcome {
-        Event::Ok | Event::Err if K::CONFIG.timing && flags & Begun::TIMED != 0 => {
+        Outcome::Ok | Outcome::Err if K::CONFIG.timing && flags & Begun::TIMED != 0 => {
             Some(clock::since(start))
         }
         _ => None,
@@ -327,11 +327,11 @@ pub(crate) fn try_begin<K: Key>(push: bool) -> Result<(Begun, u64), DepthExceede
 /// apart.
 #[cold]
 #[inline(never)]
-pub(crate) fn unfinished() -> Event {
+pub(crate) fn unfinished() -> Outcome {
     if std::thread::panicking() {
-        Event::Panic
+        Outcome::Panic
     } else {
-        Event::Ok
+        Outcome::Ok
     }
 }
 

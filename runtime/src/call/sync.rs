@@ -6,7 +6,7 @@ use std::mem::ManuallyDrop;
 
 use super::{end, overflow_panic, try_begin, unfinished, Begun, Key};
 use crate::overflow::DepthExceeded;
-use crate::stats::Event;
+use crate::stats::Outcome;
 
 /// The guard of one synchronous call. Dropped without [`Call::finish`], it
 /// records a panic.
@@ -63,7 +63,7 @@ impl<K: Key> Call<K> {
         end::<K>(
             this.begun,
             this.start,
-            if is_err { Event::Err } else { Event::Ok },
+            if is_err { Outcome::Err } else { Outcome::Ok },
         );
     }
 }

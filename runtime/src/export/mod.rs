@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use crate::registry::Registry;
 use crate::site::Site;
-use crate::stats::histogram::bucket_bounds;
 use crate::stats::Stats;
 use crate::table::{first_column_width, FIRST};
 
+mod buckets;
 mod prometheus;
+
+pub use buckets::{ExponentialBucket, ExponentialHistogram, LatencyBucket};
 
 /// One function in a [`Snapshot`].
 ///
@@ -49,10 +51,12 @@ pub struct SiteSnapshot {
     pub records_stats: bool,
     /// The statistics.
     pub stats: Stats,
-    /// Cumulative latency counts at exact bucket bounds: `(upper bound in
-    /// nanoseconds, calls at or below it)`, at the bounds nearest above each
-    /// power of ten from 1 µs to 100 s.
-    pub latency_buckets: Vec<(u64, u64)>,
+    /// Cumulative latency buckets at the classic bounds (see
+    /// [`LatencyBucket`]), without `+Inf` (whose count is
+    /// `stats.latency.count`).
+    pub latency_buckets: Vec<LatencyBucket>,
+    /// The latencies in their exact exponential buckets.
+    pub histogram: ExponentialHistogram,
 }
 
 /// Every site's statistics at one moment; `Display` prints an aligned table.
@@ -86,40 +90,6 @@ impl Snapshot {
     }
 }
 
-/// Powers of ten, in nanoseconds, that the exported buckets follow.
-const DECADES_NS: [u64; 9] = [
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    1_000_000_000,
-    10_000_000_000,
-    100_000_000_000,
-];
-
-fn cumulative_buckets(fine: &[u64]) -> Vec<(u64, u64)> {
-    let mut out = Vec::with_capacity(DECADES_NS.len());
-    let mut seen = 0u64;
-    let mut next = 0;
-    for (i, n) in fine.iter().enumerate() {
-        seen += n;
-        let (low, width) = bucket_bounds(i);
-        let upper = low.saturating_add(width);
-        while next < DECADES_NS.len() && upper >= DECADES_NS[next] {
-            if out.last().is_none_or(|(u, _)| *u != upper) {
-                out.push((upper, seen));
-            }
-            next += 1;
-        }
-        if next == DECADES_NS.len() {
-            break;
-        }
-    }
-    out
-}
-
 impl Registry {
     /// A snapshot of every site's statistics.
     ///
@@ -140,7 +110,7 @@ impl Registry {
             .into_iter()
             .zip(names)
             .map(|(site, unique_name): (&'static Site, String)| {
-                let (stats, fine) = site.stats.snapshot_with_buckets();
+                let (stats, buckets) = site.stats.snapshot_with_buckets();
                 SiteSnapshot {
                     name: site.name(),
                     qualified_name: site.qualified_name(),
@@ -151,7 +121,8 @@ impl Registry {
                     enabled: site.is_enabled(),
                     records_stats: site.records_stats(),
                     stats,
-                    latency_buckets: cumulative_buckets(&fine),
+                    latency_buckets: buckets::classic(&buckets),
+                    histogram: ExponentialHistogram::of(&buckets),
                 }
             })
             .collect();
@@ -230,30 +201,5 @@ impl fmt::Display for Snapshot {
             )?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exported_buckets_sit_on_exact_fine_bounds_near_each_decade() {
-        let mut fine = vec![0u64; crate::stats::histogram::BUCKET_COUNT];
-        fine[crate::stats::histogram::bucket_of(900)] = 1;
-        fine[crate::stats::histogram::bucket_of(5_000)] = 2;
-        fine[crate::stats::histogram::bucket_of(50_000_000)] = 3;
-        let b = cumulative_buckets(&fine);
-        assert_eq!(b.len(), DECADES_NS.len());
-        for ((upper, _), decade) in b.iter().zip(DECADES_NS) {
-            assert!(
-                *upper >= decade && *upper <= decade + decade / 16,
-                "{upper} vs {decade}"
-            );
-        }
-        assert_eq!(b[0].1, 1);
-        assert_eq!(b[1].1, 3);
-        assert_eq!(b[4].1, 3);
-        assert_eq!(b[5].1, 6);
     }
 }

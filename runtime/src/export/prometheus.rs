@@ -19,12 +19,6 @@ fn escape(value: &str) -> String {
     out
 }
 
-#[allow(clippy::cast_precision_loss)]
-fn seconds(ns: u64) -> String {
-    let s = ns as f64 / 1e9;
-    format!("{s}")
-}
-
 /// A metric family with one sample per site.
 fn one_per_site(
     out: &mut String,
@@ -78,7 +72,7 @@ impl Snapshot {
         for s in &sites {
             let f = escape(&s.unique_name);
             let st = &s.stats;
-            for event in Event::OUTCOMES {
+            for event in Event::outcomes() {
                 let _ = writeln!(
                     out,
                     "instrument_once_calls_total{{function=\"{f}\",result=\"{}\"}} {}",
@@ -110,11 +104,11 @@ impl Snapshot {
         );
         for s in &sites {
             let f = escape(&s.unique_name);
-            for (upper, n) in &s.latency_buckets {
+            for b in &s.latency_buckets {
                 let _ = writeln!(
                     out,
-                    "instrument_once_duration_seconds_bucket{{function=\"{f}\",le=\"{}\"}} {n}",
-                    seconds(*upper)
+                    "instrument_once_duration_seconds_bucket{{function=\"{f}\",le=\"{}\"}} {}",
+                    b.le_seconds, b.count
                 );
             }
             let l = &s.stats.latency;

@@ -8,6 +8,8 @@ use super::list::{lock, walking, Inner};
 use crate::depth::{set_max_total_depth, ENV_MAX_TOTAL_DEPTH};
 use crate::directives::{matches, parse_lenient, Directive, ParseError, ENV_VAR};
 use crate::site::Site;
+use crate::stats::memory::parse_cap;
+use crate::stats::{set_histogram_memory_cap, ENV_HISTOGRAM_MEMORY};
 
 /// Where the directives in force came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +52,18 @@ impl Switches {
                 Ok(n) => set_max_total_depth(n),
                 Err(_) => self.invalid.push(ParseError {
                     directive: format!("{ENV_MAX_TOTAL_DEPTH}={value}"),
-                    reason: "expected a whole number of calls",
+                    reason: "not a whole number",
+                    expected: "expected the most nested instrumented calls per thread, e.g. 64",
+                }),
+            }
+        }
+        if let Ok(value) = std::env::var(ENV_HISTOGRAM_MEMORY) {
+            match parse_cap(&value) {
+                Some(bytes) => set_histogram_memory_cap(bytes),
+                None => self.invalid.push(ParseError {
+                    directive: format!("{ENV_HISTOGRAM_MEMORY}={value}"),
+                    reason: "not a size",
+                    expected: "expected a number of bytes, optionally with a KiB, MiB or GiB suffix, e.g. 64MiB",
                 }),
             }
         }

@@ -1,19 +1,28 @@
 //! What a call records: one counter per [`Event`], kept as an array indexed
-//! by the event. A new counter is one line in `events!` (its name and
-//! label), its field in [`crate::Stats`] (with the line that fills it from
-//! the counters and its arm in `Stats::count`), and its place in the
-//! exports.
+//! by the event. A new counter is one line in `events!` (its name, its
+//! export label and its kind) and one field in [`crate::Stats`]: the
+//! compiler then asks for its arm in `Stats::count` and its value where a
+//! snapshot fills `Stats`; reading, resetting and the exports go through
+//! the list.
 
 use crate::sync::{AtomicU64, Ordering};
 
-/// Declares the events once: the enum, the list of all, their number and
-/// their export labels.
+/// What kind of count an event is: how a snapshot reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A call's start: read after everything else.
+    Start,
+    /// How a call ended: exactly one per finished call, read first.
+    Outcome,
+    /// Something else about a call, read with the outcomes.
+    Note,
+}
+
+/// Declares the events once: the enum, the list of all, their number,
+/// their export labels and their kinds.
 macro_rules! events {
-    ($($(#[$doc:meta])* $event:ident => $label:literal,)*) => {
-        /// An event of a call, each with its own counter. A call's start is
-        /// [`Event::Call`]; it ends with exactly one outcome (see
-        /// [`Event::OUTCOMES`]); [`Event::Overflow`] counts a call that
-        /// stepped aside at a depth limit.
+    ($($(#[$doc:meta])* $event:ident => $label:literal, $kind:ident;)*) => {
+        /// An event of a call, each with its own counter.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub(crate) enum Event {
             $($(#[$doc])* $event,)*
@@ -31,46 +40,91 @@ macro_rules! events {
                     $(Event::$event => $label,)*
                 }
             }
+
+            /// What kind of count it is.
+            pub(crate) const fn kind(self) -> Kind {
+                match self {
+                    $(Event::$event => Kind::$kind,)*
+                }
+            }
         }
     };
 }
 
 events! {
     /// A call started.
-    Call => "call",
+    Call => "call", Start;
     /// A call returned, with anything but `Err(_)`.
-    Ok => "ok",
+    Ok => "ok", Outcome;
     /// A call returned `Err(_)`.
-    Err => "error",
+    Err => "error", Outcome;
     /// A panic unwound through a call.
-    Panic => "panic",
+    Panic => "panic", Outcome;
     /// An async call's future was dropped before it completed.
-    Cancelled => "cancelled",
+    Cancelled => "cancelled", Outcome;
     /// A call went past `max_depth` or the per-thread ceiling.
-    Overflow => "overflow",
+    Overflow => "overflow", Note;
+    /// A call returned without being timed (timing off).
+    Untimed => "untimed", Note;
+    /// A timed call returned and its latency found no bucket (the
+    /// histogram memory cap).
+    Unbucketed => "unbucketed", Note;
 }
 
 impl Event {
-    /// The outcomes: exactly one per finished call.
-    pub(crate) const OUTCOMES: [Event; 4] = [Event::Ok, Event::Err, Event::Panic, Event::Cancelled];
+    /// The outcomes, in counter order.
+    pub(crate) fn outcomes() -> impl Iterator<Item = Event> {
+        Event::ALL
+            .iter()
+            .copied()
+            .filter(|e| e.kind() == Kind::Outcome)
+    }
+}
+
+/// How a call ended (an outcome [`Event`], by type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Ok,
+    Err,
+    Panic,
+    Cancelled,
+}
+
+impl Outcome {
+    /// Its counter.
+    #[inline]
+    pub(crate) const fn event(self) -> Event {
+        match self {
+            Outcome::Ok => Event::Ok,
+            Outcome::Err => Event::Err,
+            Outcome::Panic => Event::Panic,
+            Outcome::Cancelled => Event::Cancelled,
+        }
+    }
+
+    /// Whether the call returned (with a value, `Err` included).
+    #[inline]
+    pub(crate) const fn returned(self) -> bool {
+        matches!(self, Outcome::Ok | Outcome::Err)
+    }
 }
 
 /// One counter per event.
 pub(crate) struct Counters([AtomicU64; Event::COUNT]);
 
-/// Zeroed counters.
-#[cfg(not(loom))]
-pub(crate) const fn new_counters() -> Counters {
-    Counters([const { AtomicU64::new(0) }; Event::COUNT])
-}
-
-/// Zeroed counters.
-#[cfg(loom)]
-pub(crate) fn new_counters() -> Counters {
-    Counters(std::array::from_fn(|_| AtomicU64::new(0)))
-}
-
 impl Counters {
+    /// Zeroed counters.
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Counters {
+        Counters([const { AtomicU64::new(0) }; Event::COUNT])
+    }
+
+    /// Zeroed counters.
+    #[cfg(loom)]
+    pub(crate) fn new() -> Counters {
+        Counters(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+
     /// The counter of `event`.
     #[inline]
     pub(crate) fn of(&self, event: Event) -> &AtomicU64 {
@@ -91,17 +145,18 @@ impl Counters {
         self.of(event).fetch_add(1, order);
     }
 
-    /// Adds every outcome and the overflows to `sums` (outcomes acquire:
-    /// see the module documentation).
-    pub(crate) fn read_outcomes(&self, sums: &mut [u64; Event::COUNT]) {
-        for event in Event::OUTCOMES {
-            sums[event as usize] += self.of(event).load(Ordering::Acquire);
+    /// Adds every count but the starts to `sums` (acquire: see the module
+    /// documentation).
+    pub(crate) fn read_ends(&self, sums: &mut [u64; Event::COUNT]) {
+        for event in Event::ALL.iter().filter(|e| e.kind() != Kind::Start) {
+            sums[*event as usize] += self.of(*event).load(Ordering::Acquire);
         }
-        sums[Event::Overflow as usize] += self.of(Event::Overflow).load(Ordering::Relaxed);
     }
 
     /// Adds the starts to `sums`.
-    pub(crate) fn read_calls(&self, sums: &mut [u64; Event::COUNT]) {
-        sums[Event::Call as usize] += self.of(Event::Call).load(Ordering::Acquire);
+    pub(crate) fn read_starts(&self, sums: &mut [u64; Event::COUNT]) {
+        for event in Event::ALL.iter().filter(|e| e.kind() == Kind::Start) {
+            sums[*event as usize] += self.of(*event).load(Ordering::Acquire);
+        }
     }
 }

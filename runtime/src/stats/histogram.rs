@@ -1,91 +1,366 @@
-//! The latency histogram: log-linear buckets of nanoseconds, in shards of
-//! atomic cells allocated at their first timed call.
+//! Latency buckets: base-2 exponential at scale 3, the scheme of
+//! OpenTelemetry's exponential histogram and of Prometheus's native
+//! histograms (schema 3).
 //!
-//! Values below 16 ns have their own bucket; above that every power of two
-//! is split into 16 buckets, up to `u64::MAX` nanoseconds (976 buckets). A
-//! percentile is reported as the middle of its bucket, so its relative
-//! error is at most 1/32 (3.2%).
+//! Every power of two is split into 8 buckets, each `2^(1/8)` (9.05%) wider
+//! than the one below: bucket `i` holds the values in `(2^(i/8), 2^((i+1)/8)]`
+//! nanoseconds (OpenTelemetry's index; Prometheus numbers the same bucket
+//! `i + 1`), and 0 ns has a bucket of its own. The bounds are the same in
+//! every thread and every process, so buckets add up exactly when threads,
+//! instances or scrapes are merged. A percentile reported as the geometric
+//! middle of its bucket is within `2^(1/16) - 1` (4.43%) of the true value.
+//!
+//! Storage costs what a function uses:
+//!
+//! * each thread that times a function records into its own [`Window`] of
+//!   96 buckets (12 powers of two, 3.6 decades), placed around its first
+//!   value and written only by that thread (a plain load and store per
+//!   bucket, as the counters); about 0.8 KiB, allocated at the thread's
+//!   first timed call of the function;
+//! * a value outside a thread's window (or from a call without a counter
+//!   block) goes to the function's [`Spill`]: one page of 8 buckets per
+//!   power of two that ever saw a value, allocated then, with atomic adds.
+//!
+//! Every allocation is charged to the process-wide budget of
+//! [`super::memory`]; past its cap a value is counted as timed without a
+//! bucket (`Latency::unbucketed`) instead.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
-/// Number of latency histogram shards per site.
-pub(crate) const SHARDS: usize = 8;
-const SUB_BITS: u32 = 4;
-const SUB: usize = 1 << SUB_BITS;
-/// Number of latency buckets: `16 * (64 - 3)`.
-pub(crate) const BUCKET_COUNT: usize = SUB * (64 - SUB_BITS as usize + 1);
+use super::memory;
 
-/// The bucket of a value in nanoseconds.
+/// Buckets per power of two (`2^scale`).
+pub(crate) const PER_OCTAVE: i32 = 8;
+/// The scale of the exponential scheme (OpenTelemetry's scale, Prometheus's
+/// schema).
+pub(crate) const SCALE: i32 = 3;
+/// The lowest bucket of a value of at least 1 ns: `(2^(-1/8), 1]`.
+pub(crate) const MIN_INDEX: i32 = -1;
+/// The highest bucket of a `u64` of nanoseconds.
+pub(crate) const MAX_INDEX: i32 = 64 * PER_OCTAVE - 1;
+/// How many buckets a [`Window`] holds: 12 powers of two.
+pub(crate) const WINDOW: usize = 96;
+/// How many powers of two below its first value a window starts.
+const WINDOW_BELOW: i32 = 5;
+
+/// `ceil(2^(31 + j/8))` for `j = 1..8`: where bucket `j` of a power of two
+/// starts, as a 32-bit mantissa with its leading one at bit 31.
+const THRESHOLDS: [u64; 7] = [
+    2_341_847_524,
+    2_553_802_834,
+    2_784_941_738,
+    3_037_000_500,
+    3_311_872_530,
+    3_611_622_603,
+    3_938_502_376,
+];
+
+/// The bucket of a value of at least 1 ns: `i` such that
+/// `2^(i/8) < ns <= 2^((i+1)/8)`.
 #[inline]
-// Both casts keep values below 16.
-#[allow(clippy::cast_possible_truncation)]
-pub(crate) fn bucket_of(ns: u64) -> usize {
-    if ns < SUB as u64 {
-        ns as usize
+#[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // small
+pub(crate) fn index_of(ns: u64) -> i32 {
+    debug_assert!(ns >= 1);
+    let octave = ns.ilog2() as i32;
+    if ns.is_power_of_two() {
+        // An exact power of two is the top of the bucket below it.
+        return octave * PER_OCTAVE - 1;
+    }
+    // The 32 bits below and including the leading one (all of them below
+    // 2^32 ns, 4.3 s; beyond, the error of the dropped bits is 2^-31).
+    let shift = octave - 31;
+    let mantissa = if shift >= 0 {
+        ns >> shift
     } else {
-        let msb = ns.ilog2();
-        let shift = msb - SUB_BITS;
-        // The four bits below the leading one.
-        let sub = ((ns >> shift) as usize) & (SUB - 1);
-        (msb - SUB_BITS + 1) as usize * SUB + sub
-    }
+        ns << -shift
+    };
+    let sub = THRESHOLDS.iter().filter(|t| mantissa >= **t).count() as i32;
+    octave * PER_OCTAVE + sub
 }
 
-/// The smallest value and the width of a bucket.
-pub(crate) fn bucket_bounds(index: usize) -> (u64, u64) {
-    if index < SUB {
-        (index as u64, 1)
-    } else {
-        let group = index / SUB;
-        let sub = (index % SUB) as u64;
-        let width = 1u64 << (group - 1);
-        ((SUB as u64 + sub) * width, width)
-    }
+/// The bounds of bucket `index`, in nanoseconds: `(lower, upper]`.
+pub(crate) fn bounds(index: i32) -> (f64, f64) {
+    let base = |i: i32| (f64::from(i) / f64::from(PER_OCTAVE)).exp2();
+    (base(index), base(index + 1))
 }
 
-/// One shard: a cell per bucket for returns and one for errors.
-pub(crate) struct Shard {
-    pub(crate) ok: [AtomicU64; BUCKET_COUNT],
-    pub(crate) err: [AtomicU64; BUCKET_COUNT],
-    pub(crate) sum_ns: AtomicU64,
-    /// One past the highest bucket ever written: readers stop there.
-    pub(crate) top: AtomicUsize,
+/// The geometric middle of bucket `index`, in nanoseconds: what a
+/// percentile in that bucket is reported as.
+pub(crate) fn middle(index: i32) -> f64 {
+    ((f64::from(index) + 0.5) / f64::from(PER_OCTAVE)).exp2()
 }
 
-impl Shard {
-    pub(crate) fn new() -> Shard {
-        Shard {
-            ok: std::array::from_fn(|_| AtomicU64::new(0)),
-            err: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_ns: AtomicU64::new(0),
-            top: AtomicUsize::new(0),
+/// The buckets of a function, merged: a count per bucket index, and the
+/// zero bucket. What snapshots and exports read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Buckets {
+    /// Values of 0 ns.
+    pub(crate) zero: u64,
+    /// `counts[i - MIN_INDEX]` is the count of bucket `i`.
+    counts: Vec<u64>,
+}
+
+impl Buckets {
+    /// No values.
+    pub(crate) fn new() -> Buckets {
+        Buckets {
+            zero: 0,
+            counts: vec![0; usize::try_from(MAX_INDEX - MIN_INDEX + 1).unwrap_or(0)],
         }
     }
 
-    /// Records a value (in `err` for an `Err` return).
-    pub(crate) fn record(&self, is_err: bool, ns: u64) {
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
-        let cells = if is_err { &self.err } else { &self.ok };
-        let bucket = bucket_of(ns);
-        if bucket >= self.top.load(Ordering::Relaxed) {
-            self.top.fetch_max(bucket + 1, Ordering::Relaxed);
-        }
-        cells[bucket].fetch_add(1, Ordering::Release);
+    fn slot(index: i32) -> usize {
+        usize::try_from(index - MIN_INDEX).unwrap_or(0)
     }
 
-    /// Adds the cells to `ok` and `err` (acquire, like every outcome) and
-    /// returns the sum of the values. Cells above `top` were never written;
-    /// a cell written after `top` was read is seen by a later snapshot (its
-    /// call counts as in flight until then).
-    pub(crate) fn read(&self, ok: &mut [u64], err: &mut [u64]) -> u64 {
-        let top = self.top.load(Ordering::Relaxed);
-        for (sum, cell) in ok.iter_mut().zip(&self.ok[..top]) {
-            *sum += cell.load(Ordering::Acquire);
+    /// Adds `n` to bucket `index`.
+    pub(crate) fn add(&mut self, index: i32, n: u64) {
+        self.counts[Buckets::slot(index)] += n;
+    }
+
+    /// The count of bucket `index`.
+    #[cfg(test)]
+    pub(crate) fn count(&self, index: i32) -> u64 {
+        self.counts[Buckets::slot(index)]
+    }
+
+    /// Every value counted.
+    pub(crate) fn total(&self) -> u64 {
+        self.zero + self.counts.iter().sum::<u64>()
+    }
+
+    /// The buckets with a count, lowest first: `(index, count)`.
+    pub(crate) fn nonzero(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(slot, n)| (i32::try_from(slot).unwrap_or(0) + MIN_INDEX, *n))
+    }
+
+    /// Takes `base` away, bucket by bucket (a reset's baseline).
+    pub(crate) fn minus(&mut self, base: &Buckets) {
+        self.zero -= base.zero;
+        for (mine, theirs) in self.counts.iter_mut().zip(&base.counts) {
+            *mine -= theirs;
         }
-        for (sum, cell) in err.iter_mut().zip(&self.err[..top]) {
-            *sum += cell.load(Ordering::Acquire);
+    }
+
+    /// The `q`-quantile in nanoseconds (`q` in `(0, 1]`): the geometric
+    /// middle of the bucket holding the value of rank `ceil(q * total)`,
+    /// never above `max_ns`. `None` without values.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    pub(crate) fn quantile(&self, q: f64, max_ns: u64) -> Option<u64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        if rank <= self.zero {
+            return Some(0);
+        }
+        let mut seen = self.zero;
+        for (index, n) in self.nonzero() {
+            seen += n;
+            if seen >= rank {
+                let (lower, _) = bounds(index);
+                // Within the bucket, and never past the largest value seen.
+                let estimate = middle(index).round() as u64;
+                return Some(estimate.min(max_ns.max(lower.ceil() as u64)));
+            }
+        }
+        Some(max_ns)
+    }
+}
+
+/// One thread's buckets of one function (see the module documentation).
+/// Only the owning thread writes it: a value is a plain load and store.
+pub(crate) struct Window {
+    /// The index of the first bucket, set by the first value (before any
+    /// cell is written; [`Window::UNPLACED`] until then).
+    first: AtomicI32,
+    cells: [AtomicU64; WINDOW],
+    zero: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Window {
+    const UNPLACED: i32 = i32::MIN;
+    /// What a window costs the memory budget.
+    pub(crate) const BYTES: usize = std::mem::size_of::<Window>();
+
+    /// A window, if the budget allows one.
+    pub(crate) fn new() -> Option<Box<Window>> {
+        memory::reserve(Window::BYTES).then(|| {
+            Box::new(Window {
+                first: AtomicI32::new(Window::UNPLACED),
+                cells: [const { AtomicU64::new(0) }; WINDOW],
+                zero: AtomicU64::new(0),
+                sum_ns: AtomicU64::new(0),
+            })
+        })
+    }
+
+    /// Records a value; `false` (nothing recorded but the sum) when it
+    /// falls outside the window: the caller records it in the spill.
+    #[inline]
+    pub(crate) fn record(&self, ns: u64) -> bool {
+        bump(&self.sum_ns, ns);
+        if ns == 0 {
+            bump(&self.zero, 1);
+            return true;
+        }
+        let index = index_of(ns);
+        let mut first = self.first.load(Ordering::Relaxed);
+        if first == Window::UNPLACED {
+            first = Window::place(&self.first, index);
+        }
+        let Ok(slot) = usize::try_from(index - first) else {
+            return false;
+        };
+        match self.cells.get(slot) {
+            Some(cell) => {
+                // Release: a reader that sees the count sees the placement.
+                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Release);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Places the window around its first value, a whole number of powers
+    /// of two below it.
+    #[cold]
+    fn place(first: &AtomicI32, index: i32) -> i32 {
+        let octave = index.div_euclid(PER_OCTAVE);
+        let placed = ((octave - WINDOW_BELOW) * PER_OCTAVE).max(MIN_INDEX);
+        first.store(placed, Ordering::Release);
+        placed
+    }
+
+    /// Adds the window to `buckets` (acquire) and returns its sum.
+    pub(crate) fn read(&self, buckets: &mut Buckets) -> u64 {
+        let first = self.first.load(Ordering::Acquire);
+        buckets.zero += self.zero.load(Ordering::Acquire);
+        if first != Window::UNPLACED {
+            for (i, cell) in (first..).zip(&self.cells) {
+                let n = cell.load(Ordering::Acquire);
+                if n > 0 {
+                    buckets.add(i, n);
+                }
+            }
         }
         self.sum_ns.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        memory::release(Window::BYTES);
+    }
+}
+
+/// Adds `n` to a cell only its thread writes.
+#[inline]
+fn bump(cell: &AtomicU64, n: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// Eight buckets: one power of two.
+type Page = [AtomicU64; PER_OCTAVE as usize];
+
+/// How many pages a spill can hold: the powers of two of a `u64`, and the
+/// one below 1 ns.
+const PAGES: usize = 65;
+
+/// A function's shared buckets, for the values no thread's window holds:
+/// a page per power of two, allocated at its first value (atomic adds).
+pub(crate) struct Spill {
+    pages: [OnceLock<Box<Page>>; PAGES],
+    zero: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Spill {
+    const PAGE_BYTES: usize = std::mem::size_of::<Page>();
+    /// What an empty spill costs the memory budget.
+    pub(crate) const BYTES: usize = std::mem::size_of::<Spill>();
+
+    /// A spill, if the budget allows one.
+    pub(crate) fn new() -> Option<Box<Spill>> {
+        memory::reserve(Spill::BYTES).then(|| {
+            Box::new(Spill {
+                pages: [const { OnceLock::new() }; PAGES],
+                zero: AtomicU64::new(0),
+                sum_ns: AtomicU64::new(0),
+            })
+        })
+    }
+
+    /// Records a value, and adds it to the sum when `with_sum`; `false`
+    /// (neither done) when its page would pass the memory cap.
+    pub(crate) fn record(&self, ns: u64, with_sum: bool) -> bool {
+        if ns == 0 {
+            self.zero.fetch_add(1, Ordering::Release);
+            return true;
+        }
+        let index = index_of(ns);
+        let page_of = |i: i32| usize::try_from(i.div_euclid(PER_OCTAVE) + 1).unwrap_or(0);
+        let Some(page) = Spill::page(&self.pages[page_of(index)]) else {
+            return false;
+        };
+        if with_sum {
+            self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        }
+        let slot = usize::try_from(index.rem_euclid(PER_OCTAVE)).unwrap_or(0);
+        page[slot].fetch_add(1, Ordering::Release);
+        true
+    }
+
+    /// The page of `cell`, allocated if the memory cap allows.
+    fn page(cell: &OnceLock<Box<Page>>) -> Option<&Page> {
+        if cell.get().is_none() {
+            if !memory::reserve(Spill::PAGE_BYTES) {
+                return None;
+            }
+            let fresh = Box::new([const { AtomicU64::new(0) }; PER_OCTAVE as usize]);
+            if cell.set(fresh).is_err() {
+                // Another thread made the page first.
+                memory::release(Spill::PAGE_BYTES);
+            }
+        }
+        cell.get().map(|page| &**page)
+    }
+
+    /// Adds the spill to `buckets` (acquire) and returns its sum.
+    pub(crate) fn read(&self, buckets: &mut Buckets) -> u64 {
+        buckets.zero += self.zero.load(Ordering::Acquire);
+        for (p, page) in self.pages.iter().enumerate() {
+            let Some(page) = page.get() else { continue };
+            let first = (i32::try_from(p).unwrap_or(0) - 1) * PER_OCTAVE;
+            for (i, cell) in (first..).zip(page.iter()) {
+                let n = cell.load(Ordering::Acquire);
+                if n > 0 {
+                    buckets.add(i, n);
+                }
+            }
+        }
+        self.sum_ns.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let pages = self.pages.iter().filter(|p| p.get().is_some()).count();
+        memory::release(Spill::BYTES + pages * Spill::PAGE_BYTES);
     }
 }
 
@@ -93,28 +368,74 @@ impl Shard {
 mod tests {
     use super::*;
 
-    #[test]
-    fn buckets_are_contiguous_and_cover_u64() {
-        let mut expected_low = 0u64;
-        for i in 0..BUCKET_COUNT {
-            let (low, width) = bucket_bounds(i);
-            assert_eq!(low, expected_low, "bucket {i}");
-            assert_eq!(bucket_of(low), i);
-            assert_eq!(bucket_of(low + (width - 1)), i);
-            expected_low = low.wrapping_add(width);
-        }
-        assert_eq!(expected_low, 0, "the last bucket ends at u64::MAX");
-        assert_eq!(bucket_of(u64::MAX), BUCKET_COUNT - 1);
+    /// The index by floating point, for comparison.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    fn index_by_float(ns: u64) -> i32 {
+        ((ns as f64).log2() * 8.0).ceil() as i32 - 1
     }
 
     #[test]
-    fn bucket_midpoint_error_is_bounded() {
-        for ns in (16..10_000_000u64).step_by(977) {
-            let (low, width) = bucket_bounds(bucket_of(ns));
-            let mid = low + width / 2;
-            #[allow(clippy::cast_precision_loss)]
-            let err = (mid as f64 - ns as f64).abs() / ns as f64;
-            assert!(err <= 1.0 / 32.0 + 1e-9, "{ns}: {err}");
+    #[allow(clippy::cast_precision_loss)]
+    fn thresholds_are_the_bucket_bounds() {
+        for (j, t) in THRESHOLDS.iter().enumerate() {
+            let exact = (31.0 + (j as f64 + 1.0) / 8.0).exp2();
+            assert!(
+                (*t as f64) >= exact && (*t as f64) - exact < 1.0,
+                "{j}: {t} vs {exact}"
+            );
         }
+    }
+
+    #[test]
+    fn every_value_lands_in_the_bucket_that_bounds_it() {
+        let mut ns = 1u64;
+        while ns < u64::MAX / 3 {
+            for v in [ns, ns + 1, ns + ns / 7, ns * 2 - 1] {
+                let i = index_of(v);
+                #[allow(clippy::cast_precision_loss)]
+                let x = v as f64;
+                let (lower, upper) = bounds(i);
+                assert!(
+                    lower < x * (1.0 + 1e-12) && x <= upper * (1.0 + 1e-12),
+                    "{v}: bucket {i} is ({lower}, {upper}]"
+                );
+                if v < 1 << 40 {
+                    assert_eq!(i, index_by_float(v), "{v}");
+                }
+            }
+            ns = ns * 3 / 2 + 1;
+        }
+        assert_eq!(index_of(1), -1);
+        assert_eq!(index_of(2), 7);
+        assert_eq!(index_of(u64::MAX), MAX_INDEX);
+    }
+
+    #[test]
+    fn the_middle_of_a_bucket_is_within_4_43_percent_of_any_value_in_it() {
+        for ns in (2..10_000_000u64).step_by(997) {
+            let mid = middle(index_of(ns));
+            #[allow(clippy::cast_precision_loss)]
+            let err = (mid - ns as f64).abs() / ns as f64;
+            assert!(err <= 0.0443, "{ns}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_window_keeps_twelve_powers_of_two_and_refuses_the_rest() {
+        let w = Window::new().expect("budget");
+        assert!(w.record(1_000));
+        // 5 powers of two below, 7 above (from the power of two of 1000).
+        assert!(w.record(1_000 >> 5));
+        assert!(!w.record(1_000 >> 7));
+        assert!(w.record(1_000 << 6));
+        assert!(!w.record(1_000 << 8));
+        assert!(w.record(0));
+        let mut b = Buckets::new();
+        assert_eq!(
+            w.read(&mut b),
+            1_000 + (1_000 >> 5) + (1_000 >> 7) + (1_000 << 6) + (1_000 << 8)
+        );
+        assert_eq!((b.total(), b.zero), (4, 1));
+        assert_eq!(b.count(index_of(1_000)), 1);
     }
 }

@@ -12,7 +12,7 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-use super::{new_site_stats, Event, SiteStats, Stats};
+use super::{Outcome, SiteStats, Stats};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -23,7 +23,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 fn leaked() -> &'static SiteStats {
-    Box::leak(Box::new(new_site_stats()))
+    Box::leak(Box::new(SiteStats::new()))
 }
 
 fn check(s: &Stats, previous: &Stats) {
@@ -54,14 +54,14 @@ fn snapshots_stay_consistent_across_a_hand_over() {
         let first = thread::spawn(move || {
             let block = stats.new_block();
             block.start();
-            block.finish(Event::Ok);
+            block.finish(Outcome::Ok);
             // The thread exits: its block goes back with its counts.
             block.release();
         });
         let second = thread::spawn(move || {
             let block = stats.new_block();
             block.start();
-            block.finish(Event::Err);
+            block.finish(Outcome::Err);
         });
         let previous = stats.snapshot();
         check(&previous, &Stats::default());
@@ -71,7 +71,7 @@ fn snapshots_stay_consistent_across_a_hand_over() {
         // A later thread takes the first one's block over (or a new one).
         let later = stats.new_block();
         later.start();
-        later.finish(Event::Panic);
+        later.finish(Outcome::Panic);
         second.join().unwrap();
         let end = stats.snapshot();
         check(&end, &now);
@@ -102,7 +102,7 @@ fn a_call_finished_on_another_thread_is_never_finished_before_started() {
             let handed = Arc::clone(&handed);
             thread::spawn(move || {
                 if handed.load(Ordering::Acquire) {
-                    stats.new_block().finish(Event::Cancelled);
+                    stats.new_block().finish(Outcome::Cancelled);
                     true
                 } else {
                     false

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::event::Event;
-use super::histogram::bucket_bounds;
+use super::histogram::Buckets;
 
 /// A point-in-time copy of one function's statistics.
 ///
@@ -53,8 +53,10 @@ pub struct Stats {
 
 /// Latency distribution of the calls that returned while timing was on.
 ///
-/// Percentiles come from a log-linear histogram and are within 3.2% of the
-/// exact value (1/32 of the value, or 1 ns below 16 ns).
+/// Percentiles come from a base-2 exponential histogram (scale 3: 8
+/// buckets per power of two, the buckets of OpenTelemetry's exponential
+/// histograms and Prometheus's native ones) and are within 4.43% of the
+/// exact value (and half a nanosecond: they are whole nanoseconds).
 ///
 /// ```
 /// #[instrument_once::instrument_once]
@@ -76,7 +78,8 @@ pub struct Stats {
     serde(into = "LatencyNanos")
 )]
 pub struct Latency {
-    /// Number of timed calls.
+    /// Number of timed calls: every call that returned (`ok + errors`)
+    /// while timing was on.
     pub count: u64,
     /// Total time of the timed calls.
     pub sum: Duration,
@@ -88,12 +91,17 @@ pub struct Latency {
     pub p99: Duration,
     /// Longest call (exact).
     pub max: Duration,
+    /// Timed calls that found no bucket because the process reached its
+    /// histogram memory cap ([`crate::set_histogram_memory_cap`]): counted
+    /// in `count`, left out of the percentiles.
+    pub unbucketed: u64,
 }
 
 /// [`Latency`] as serialised: durations as whole nanoseconds, in fields
 /// named with their unit.
 #[cfg(feature = "serde")]
 #[derive(serde::Serialize)]
+#[serde(rename = "Latency")]
 struct LatencyNanos {
     count: u64,
     sum_ns: u64,
@@ -101,6 +109,7 @@ struct LatencyNanos {
     p90_ns: u64,
     p99_ns: u64,
     max_ns: u64,
+    unbucketed: u64,
 }
 
 #[cfg(feature = "serde")]
@@ -114,38 +123,21 @@ impl From<Latency> for LatencyNanos {
             p90_ns: ns(l.p90),
             p99_ns: ns(l.p99),
             max_ns: ns(l.max),
+            unbucketed: l.unbucketed,
         }
     }
 }
 
 impl Latency {
-    pub(super) fn from_buckets(buckets: &[u64], sum_ns: u64, max_ns: u64) -> Latency {
-        let count: u64 = buckets.iter().sum();
-        let quantile = |q: f64| -> Duration {
-            if count == 0 {
-                return Duration::ZERO;
-            }
-            // Rank of the q-quantile, 1-based: ceil(q * count), at least 1.
-            #[allow(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss
-            )]
-            let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
-            let mut seen = 0;
-            for (i, n) in buckets.iter().enumerate() {
-                seen += n;
-                if seen >= rank {
-                    let (low, width) = bucket_bounds(i);
-                    let mid = low + width / 2;
-                    return Duration::from_nanos(mid.min(max_ns.max(low)));
-                }
-            }
-            Duration::from_nanos(max_ns)
-        };
+    /// The percentiles and the longest call of `buckets` (`count` is the
+    /// buckets' total; the caller sets it, `sum` and `unbucketed` from the
+    /// counters).
+    pub(super) fn from_buckets(buckets: &Buckets, max_ns: u64) -> Latency {
+        let quantile = |q: f64| Duration::from_nanos(buckets.quantile(q, max_ns).unwrap_or(0));
+        let count = buckets.total();
         Latency {
             count,
-            sum: Duration::from_nanos(sum_ns),
+            sum: Duration::ZERO,
             p50: quantile(0.50),
             p90: quantile(0.90),
             p99: quantile(0.99),
@@ -154,6 +146,7 @@ impl Latency {
             } else {
                 Duration::from_nanos(max_ns)
             },
+            unbucketed: 0,
         }
     }
 
@@ -184,6 +177,8 @@ impl Stats {
             Event::Panic => self.panics,
             Event::Cancelled => self.cancelled,
             Event::Overflow => self.depth_overflows,
+            Event::Untimed => (self.ok + self.errors).saturating_sub(self.latency.count),
+            Event::Unbucketed => self.latency.unbucketed,
         }
     }
 }

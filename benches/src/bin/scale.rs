@@ -1,0 +1,294 @@
+//! The scale benchmark: a crate of N generated one-line functions (default
+//! 2,000) in three flavours, bare, `#[tracing::instrument]` and
+//! `#[instrument_once]`, built side by side and measured:
+//!
+//! * compile time of the crate itself (its dependencies built first), in the
+//!   dev profile with `debug = false` and, with `--release`, in release;
+//! * code added per function: the `.text` section of the binary, less the
+//!   bare flavour's, over N;
+//! * memory per function per calling thread: resident memory after 8
+//!   threads each called every function, less the bare flavour's, over
+//!   N x 8 (timing on, calls of ~1 µs and ~100 µs so the histogram spans
+//!   two decades and more);
+//! * the first pass over the functions (registration, first blocks).
+//!
+//! `cargo run --release -p instrument-once-benches --bin scale -- [--functions N] [--release] [--keep]`
+//!
+//! The crates are generated under `target/scale/`, with this workspace's
+//! `Cargo.lock` (the same dependency versions) and their own target
+//! directory.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const FLAVOURS: [&str; 3] = ["bare", "tracing", "ours"];
+const THREADS: usize = 8;
+
+struct Options {
+    functions: usize,
+    release: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        functions: 2000,
+        release: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--functions" => {
+                options.functions = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--functions N");
+            }
+            "--release" => options.release = true,
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    options
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The generated crate's `main.rs`.
+fn source(flavour: &str, n: usize) -> String {
+    let attribute = match flavour {
+        "bare" => "",
+        "tracing" => "#[tracing::instrument]",
+        _ => "#[instrument_once::instrument_once]",
+    };
+    let mut s = String::from(
+        "#![allow(clippy::all)]\nuse std::hint::black_box;\n\n\
+         /// Spins for about `us` microseconds.\nfn spin(us: u64) {\n    \
+         let end = std::time::Instant::now() + std::time::Duration::from_micros(us);\n    \
+         while std::time::Instant::now() < end {}\n}\n\n",
+    );
+    for i in 0..n {
+        let _ = writeln!(
+            s,
+            "{attribute}\n#[inline(never)]\npub fn f{i}(x: u64) -> u64 {{ if x % 64 == 63 {{ spin(x / 8) }} x.wrapping_mul({}) ^ {i} }}",
+            i + 1
+        );
+    }
+    s.push_str("\npub static ALL: &[fn(u64) -> u64] = &[");
+    for i in 0..n {
+        let _ = write!(s, "f{i}, ");
+    }
+    s.push_str("];\n\n");
+    s.push_str(MAIN);
+    s
+}
+
+/// What the generated binary runs: it prints `first_pass_ns rss_before
+/// rss_after`.
+const MAIN: &str = r#"
+fn resident() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+fn main() {
+    let threads: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(8);
+    let t0 = std::time::Instant::now();
+    for f in ALL {
+        black_box(f(black_box(1)));
+    }
+    let first_pass = t0.elapsed().as_nanos();
+    let start = std::sync::Barrier::new(threads + 1);
+    let done = std::sync::Barrier::new(threads + 1);
+    let hold = std::sync::Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                start.wait();
+                // Calls of ~1 µs and a few of ~10 and ~100 µs: latencies
+                // that span two decades.
+                for round in 0..64u64 {
+                    for f in ALL {
+                        black_box(f(black_box(round)));
+                    }
+                }
+                for f in ALL {
+                    black_box(f(black_box(127)));
+                    black_box(f(black_box(1023)));
+                }
+                done.wait();
+                hold.wait();
+            });
+        }
+        // Measured before the threads are let go (they exist, their stacks
+        // untouched).
+        let before = resident();
+        start.wait();
+        done.wait();
+        let after = resident();
+        println!("{first_pass} {before} {after}");
+        hold.wait();
+    });
+}
+"#;
+
+fn manifest(flavour: &str, workspace: &Path) -> String {
+    let dependency = match flavour {
+        "bare" => String::new(),
+        "tracing" => "tracing = { version = \"0.1\", features = [\"attributes\"] }\n".to_owned(),
+        _ => format!(
+            "instrument-once = {{ path = \"{}\" }}\n",
+            workspace.join("runtime").display()
+        ),
+    };
+    format!(
+        "[package]\nname = \"scale-{flavour}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\n{dependency}\n\
+         [profile.dev]\ndebug = false\n\n[workspace]\n"
+    )
+}
+
+/// Seconds a build of the crate itself takes (its dependencies built).
+fn build(dir: &Path, target: &Path, release: bool) -> f64 {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let run = || {
+        let mut cmd = Command::new(&cargo);
+        cmd.arg("build").arg("--quiet");
+        if release {
+            cmd.arg("--release");
+        }
+        let t0 = Instant::now();
+        let status = cmd
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", target)
+            .env("CARGO_INCREMENTAL", "0")
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building {}", dir.display());
+        t0.elapsed().as_secs_f64()
+    };
+    run();
+    // Again with only the crate itself out of date.
+    let main = dir.join("src/main.rs");
+    let text = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, text).unwrap();
+    run()
+}
+
+/// The size of an ELF64 file's `.text` section.
+fn text_size(binary: &Path) -> u64 {
+    let bytes = std::fs::read(binary).unwrap();
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([bytes[o], bytes[o + 1]]));
+    let u32_at = |o: usize| u64::from(u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()));
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+    assert_eq!(&bytes[..4], b"\x7fELF", "an ELF binary");
+    let shoff = usize::try_from(u64_at(0x28)).unwrap();
+    let shentsize = usize::try_from(u16_at(0x3a)).unwrap();
+    let shnum = usize::try_from(u16_at(0x3c)).unwrap();
+    let shstrndx = usize::try_from(u16_at(0x3e)).unwrap();
+    let names = usize::try_from(u64_at(shoff + shstrndx * shentsize + 0x18)).unwrap();
+    (0..shnum)
+        .map(|i| shoff + i * shentsize)
+        .find(|&h| {
+            let name = names + usize::try_from(u32_at(h)).unwrap();
+            bytes[name..].starts_with(b".text\0")
+        })
+        .map_or(0, |h| u64_at(h + 0x20))
+}
+
+struct Measured {
+    compile_s: f64,
+    text: u64,
+    first_pass_ns: f64,
+    grown: f64,
+}
+
+fn main() {
+    let options = options();
+    let workspace = workspace();
+    let root = workspace.join("target/scale");
+    let target = root.join("target");
+    let n = options.functions;
+    let mut measured = Vec::new();
+    for flavour in FLAVOURS {
+        let dir = root.join(flavour);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), manifest(flavour, &workspace)).unwrap();
+        std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        std::fs::write(dir.join("src/main.rs"), source(flavour, n)).unwrap();
+        eprintln!("building {flavour} ({n} functions)");
+        let compile_s = build(&dir, &target, options.release);
+        let profile = if options.release { "release" } else { "debug" };
+        let binary = target.join(profile).join(format!("scale-{flavour}"));
+        let out = Command::new(&binary)
+            .arg(THREADS.to_string())
+            .output()
+            .expect("the generated binary runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        measured.push(Measured {
+            compile_s,
+            text: text_size(&binary),
+            first_pass_ns: v[0],
+            grown: v[2] - v[1],
+        });
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let per = |bytes: f64, count: usize| bytes / count as f64;
+    let bare = &measured[0];
+    println!(
+        "\n{n} functions, {} profile{}, {THREADS} threads\n",
+        if options.release { "release" } else { "dev" },
+        if options.release {
+            ""
+        } else {
+            " (debug = false)"
+        }
+    );
+    println!("| | bare | tracing::instrument | instrument_once | ours / tracing |");
+    println!("|---|---:|---:|---:|---:|");
+    let row = |name: &str, f: &dyn Fn(&Measured) -> f64, unit: &str| {
+        let (b, t, o) = (f(bare), f(&measured[1]), f(&measured[2]));
+        let ratio = if t.abs() > f64::EPSILON {
+            o / t
+        } else {
+            f64::NAN
+        };
+        println!("| {name} | {b:.2}{unit} | {t:.2}{unit} | {o:.2}{unit} | {ratio:.2}x |");
+    };
+    row("crate compile time", &|m| m.compile_s, " s");
+    row(
+        "compile time added",
+        &|m| m.compile_s - bare.compile_s,
+        " s",
+    );
+    #[allow(clippy::cast_precision_loss)]
+    row(
+        "code added per function (.text)",
+        &|m| per(m.text as f64 - bare.text as f64, n),
+        " B",
+    );
+    row(
+        "memory per function per calling thread",
+        &|m| per(m.grown - bare.grown, n * THREADS),
+        " B",
+    );
+    row(
+        "first pass, per function",
+        &|m| per(m.first_pass_ns, n),
+        " ns",
+    );
+}
