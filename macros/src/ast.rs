@@ -189,13 +189,19 @@ pub(crate) struct Binding {
 /// which the span's setup may consume, as `follows_from = causes` does) stay
 /// with the function as they are: the body's `move` closure captures them
 /// if it uses them.
+///
+/// With `take_mut` false, the user's `mut` stays in the function's
+/// patterns (for a body that captures the bindings rather than taking
+/// them as parameters).
 pub(crate) fn take_bindings(
     inputs: &mut syn::punctuated::Punctuated<FnArg, syn::Token![,]>,
     kept: &[String],
+    take_mut: bool,
 ) -> Vec<Binding> {
     struct Collect<'a> {
         out: Vec<Binding>,
         kept: &'a [String],
+        take_mut: bool,
     }
     impl syn::visit_mut::VisitMut for Collect<'_> {
         fn visit_pat_ident_mut(&mut self, p: &mut PatIdent) {
@@ -203,7 +209,7 @@ pub(crate) fn take_bindings(
                 // `ref` bindings are references into the function's own
                 // parameter: they keep their form (and are handed on as
                 // references).
-                let mutability = if p.by_ref.is_none() {
+                let mutability = if p.by_ref.is_none() && self.take_mut {
                     p.mutability.take()
                 } else {
                     None
@@ -222,6 +228,7 @@ pub(crate) fn take_bindings(
     let mut collect = Collect {
         out: Vec::new(),
         kept,
+        take_mut,
     };
     for (index, arg) in inputs.iter_mut().enumerate() {
         if let FnArg::Typed(t) = arg {

@@ -123,14 +123,17 @@ impl Plan<'_> {
             #p::thread_local! {
                 static __IO_LOCAL: #p::Local = const { #p::Local::new() };
             }
+            static __IO_CALLEE: #p::Callee = #p::Callee {
+                site: &__IO_SITE,
+                config: __IO_SITE_CONFIG,
+            };
             struct __IoKey;
             impl #p::Key for __IoKey {
-                const CONFIG: #p::Config = __IO_SITE_CONFIG;
-                #[inline]
-                fn site() -> &'static #p::Site {
-                    &__IO_SITE
+                #[inline(always)]
+                fn callee() -> &'static #p::Callee {
+                    &__IO_CALLEE
                 }
-                #[inline]
+                #[inline(always)]
                 fn local() -> &'static #p::LocalKey<#p::Local> {
                     &__IO_LOCAL
                 }
@@ -392,7 +395,7 @@ impl Handoff {
             .map(|p| p.ident)
             .collect();
         let receiver = ast::has_receiver(&sig.inputs);
-        let bindings = ast::take_bindings(&mut sig.inputs, &plan.named_in_options());
+        let bindings = ast::take_bindings(&mut sig.inputs, &plan.named_in_options(), true);
         let idents = bindings.iter().map(|b| &b.ident);
         let values = quote!((#(#idents,)*));
         let pats = bindings.iter().map(|b| {
@@ -426,6 +429,52 @@ impl Handoff {
     }
 }
 
+/// How an async function's body, an `async move` block, takes the
+/// parameters when it can capture them: by naming every binding once, in
+/// reverse order of declaration, before anything else. An `async move`
+/// block takes what it names, in the order it first names it, and drops
+/// it in that order when it completes: so the parameters are dropped as
+/// without the attribute (in reverse order, a by-value `self` last), and
+/// each is stored once in the future (a tuple handed on and unpacked in
+/// the block would be stored twice).
+///
+/// Naming a binding uses it, which would silence `unused_variables` for a
+/// parameter the body does not use: so this is only for functions whose
+/// every binding the span records (a use without the attribute too) or
+/// the compiler never reports (`_`-prefixed, or generated for `_`);
+/// others take the [`Handoff`] (`None` here).
+fn capture_all(plan: &Plan<'_>, sig: &mut syn::Signature) -> Option<TokenStream> {
+    let recorded: Vec<syn::Ident> = plan
+        .recorded(&sig.inputs)
+        .into_iter()
+        .map(|p| p.ident)
+        .collect();
+    let kept = plan.named_in_options();
+    let mut probe = sig.inputs.clone();
+    let silent = ast::take_bindings(&mut probe, &kept, false)
+        .iter()
+        .all(|b| {
+            b.generated || recorded.contains(&b.ident) || b.ident.to_string().starts_with('_')
+        });
+    if !silent {
+        return None;
+    }
+    let bindings = ast::take_bindings(&mut sig.inputs, &kept, false);
+    let receiver = ast::has_receiver(&sig.inputs).then(|| quote!(&self));
+    let named = bindings
+        .iter()
+        .rev()
+        .map(|b| {
+            let ident = &b.ident;
+            quote!(&#ident)
+        })
+        .chain(receiver);
+    Some(quote! {
+        #[allow(clippy::used_underscore_binding, clippy::let_underscore_untyped)]
+        let _ = (#(#named,)*);
+    })
+}
+
 /// The span guard: the span is built only when someone wants it.
 fn sync_span(
     p: &TokenStream,
@@ -445,7 +494,7 @@ fn sync_span(
             #[allow(clippy::used_underscore_binding)]
             let __io_new_span = #span;
             __io_span = __io_new_span;
-            #p::observe(&__IO_SITE, !__io_span.is_disabled());
+            #p::observe(&__IO_SITE, &__io_span);
             #follows
             __io_entered = __io_span.enter();
         }
@@ -494,18 +543,8 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     };
     let stmts = &block.stmts;
     let body = if sig.asyncness.is_some() {
-        let handoff = Handoff::new(plan, &mut sig);
-        let inner = inner_future(&fake, &block, &annot, &events, &handoff);
+        let inner = async_inner(plan, &mut sig, &block, &fake, &annot, &events);
         let classify = quote!(|__io_ref| #is_err);
-        let values = &handoff.values;
-        let inner = quote! {
-            {
-                // Handing on `_name` parameters is not using them.
-                #[allow(clippy::used_underscore_binding)]
-                let __io_args = #values;
-                #inner
-            }
-        };
         let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
         quote! {
             #enter
@@ -629,6 +668,45 @@ fn inner_future(
         #fake
         #(#stmts)*
     };
+    async_body(&body, annot, events)
+}
+
+/// An async function's body as the future the call wraps: capturing the
+/// parameters when it can ([`capture_all`]), else taking them as a tuple
+/// ([`Handoff`]).
+fn async_inner(
+    plan: &Plan<'_>,
+    sig: &mut syn::Signature,
+    block: &Block,
+    fake: &TokenStream,
+    annot: &TokenStream,
+    events: &TokenStream,
+) -> TokenStream {
+    if let Some(named) = capture_all(plan, sig) {
+        let stmts = &block.stmts;
+        let body = quote! {
+            #named
+            #fake
+            #(#stmts)*
+        };
+        return async_body(&body, annot, events);
+    }
+    let handoff = Handoff::new(plan, sig);
+    let inner = inner_future(fake, block, annot, events, &handoff);
+    let values = &handoff.values;
+    quote! {
+        {
+            // Handing on `_name` parameters is not using them.
+            #[allow(clippy::used_underscore_binding)]
+            let __io_args = #values;
+            #inner
+        }
+    }
+}
+
+/// `body` as an `async move` block; with `err`/`ret`, the events are
+/// emitted inside it, after its value, so they belong to the span.
+fn async_body(body: &TokenStream, annot: &TokenStream, events: &TokenStream) -> TokenStream {
     if events.is_empty() {
         quote!(async move { #body })
     } else {
@@ -644,7 +722,8 @@ fn inner_future(
 }
 
 /// The async part after `__io_call` started: the span (only when someone
-/// wants it), then the body, wrapped only when there is something to record.
+/// wants it), then the body, wrapped: one await, so the function's future
+/// holds the wrapped body and nothing beside it.
 fn drive_async(
     p: &TokenStream,
     level: &TokenStream,
@@ -657,18 +736,13 @@ fn drive_async(
         let __io_span = if __io_call.span_wanted() && (#p::tracing::level_enabled!(#level) || #p::tracing::if_log_enabled!(#level, { true } else { false })) {
             #[allow(clippy::used_underscore_binding)]
             let __io_span = #span;
-            #p::observe(&__IO_SITE, !__io_span.is_disabled());
+            #p::observe(&__IO_SITE, &__io_span);
             #follows
             #p::some_span(__io_span)
         } else {
             #p::None
         };
-        let __io_body = #inner;
-        if __io_call.needs_run(__io_span.as_ref()) {
-            __io_call.instrument(__io_span, __io_body, #classify).await
-        } else {
-            __io_body.await
-        }
+        __io_call.instrument(__io_span, #inner, #classify).await
     }
 }
 

@@ -5,8 +5,8 @@
 #![allow(clippy::inline_always)]
 
 pub use crate::call::future::{AsyncCall, Instrumented};
+pub use crate::call::reach::{Callee, Key};
 pub use crate::call::sync::Call;
-pub use crate::call::Key;
 pub use crate::depth::Local;
 pub use crate::overflow::DepthExceeded;
 pub use crate::site::{Config, Meta, Site};
@@ -88,8 +88,8 @@ impl<T: ?Sized> IsErrOther for &T {
 /// Tells the site whether the subscriber recorded this call's span (for
 /// [`crate::diagnose()`]).
 #[inline]
-pub fn observe(site: &Site, recorded: bool) {
-    site.observe_span(recorded);
+pub fn observe(site: &Site, span: &tracing::Span) {
+    site.observe_span(!span.is_disabled());
 }
 
 /// Builds a span only when somebody wants it.

@@ -10,13 +10,15 @@
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{
-    compiler_fence, fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+    compiler_fence, fence, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
@@ -98,5 +100,70 @@ impl<T> Global<T> {
     #[inline]
     pub(crate) fn get(&self) -> &T {
         &self.0
+    }
+}
+
+/// A box set at most once, then read without a lock: `OnceLock<Box<T>>`
+/// with `std`; under loom a loom mutex (leaking the value), so a model
+/// sees that whatever was built before [`OnceBox::set`] happens before a
+/// [`OnceBox::get`] that returns it.
+#[cfg(not(loom))]
+pub(crate) struct OnceBox<T>(std::sync::OnceLock<Box<T>>);
+
+#[cfg(not(loom))]
+impl<T> OnceBox<T> {
+    pub(crate) const fn new() -> Self {
+        OnceBox(std::sync::OnceLock::new())
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.0.get().map(|b| &**b)
+    }
+
+    /// Sets the value; `Err` with it when one was already set.
+    pub(crate) fn set(&self, value: Box<T>) -> Result<(), Box<T>> {
+        self.0.set(value)
+    }
+}
+
+/// See the `std` version.
+#[cfg(loom)]
+pub(crate) struct OnceBox<T: 'static>(Mutex<Option<&'static T>>);
+
+#[cfg(loom)]
+impl<T: 'static> OnceBox<T> {
+    pub(crate) fn new() -> Self {
+        OnceBox(Mutex::new(None))
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        *lock(&self.0)
+    }
+
+    pub(crate) fn set(&self, value: Box<T>) -> Result<(), Box<T>> {
+        let mut slot = lock(&self.0);
+        if slot.is_some() {
+            return Err(value);
+        }
+        *slot = Some(Box::leak(value));
+        Ok(())
+    }
+}
+
+/// Waits a moment for another thread to finish a short step: a spin hint
+/// for the first `16` rounds, then a yield of the CPU. Under loom, a yield
+/// the model schedules (a spin would never let the other thread run).
+pub(crate) fn backoff(round: u32) {
+    #[cfg(loom)]
+    {
+        let _ = round;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    if round < 16 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
     }
 }

@@ -50,6 +50,10 @@ fn on_query_guarded(d: &Dispatch, n: u32) -> Result<u32, HandlerError> {
     d.call("query", n + 1)
 }
 
+/// The line of `on_query_panicking`'s name: where its overflow panic is
+/// located.
+const PANICKING_LINE: u32 = line!() + 3;
+
 /// The same bug, guarded with the default overflow: a panic.
 #[instrument_once(max_depth = 64)]
 fn on_query_panicking(d: &Dispatch, n: u32) -> Result<u32, HandlerError> {
@@ -98,7 +102,21 @@ fn self_calling_handler_ends_in_a_clear_err_not_a_stack_overflow() {
 fn self_calling_handler_panics_with_the_chain_by_default() {
     let _g = global_lock();
     let d = table(on_query_panicking);
+    let location = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let previous = std::panic::take_hook();
+    {
+        let location = std::sync::Arc::clone(&location);
+        std::panic::set_hook(Box::new(move |info| {
+            *location.lock().unwrap() = info.location().map(|l| (l.file().to_owned(), l.line()));
+        }));
+    }
     let payload = catch_unwind(AssertUnwindSafe(|| d.call("query", 0))).expect_err("must panic");
+    std::panic::set_hook(previous);
+    // Located at the function, not inside this crate's runtime.
+    assert_eq!(
+        location.lock().unwrap().clone(),
+        Some((file!().to_owned(), PANICKING_LINE))
+    );
     let msg = payload
         .downcast_ref::<String>()
         .expect("a formatted message");

@@ -323,6 +323,12 @@ fn track_caller_reports_the_caller() {
 /// Logs its name when dropped.
 pub struct Noisy(&'static str, Arc<Mutex<Vec<&'static str>>>);
 
+impl std::fmt::Debug for Noisy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
 impl Drop for Noisy {
     fn drop(&mut self) {
         self.1.lock().unwrap().push(self.0);
@@ -375,6 +381,21 @@ async fn bare_async(_first: Noisy, middle: Noisy, _last: Noisy) -> Result<usize,
 async fn instrumented_async(_first: Noisy, middle: Noisy, _last: Noisy) -> Result<usize, Oops> {
     let _local = Noisy("local", Arc::clone(&middle.1));
     Ok(middle.0.len())
+}
+
+// Every parameter recorded: the async body captures them rather than
+// taking a tuple of them.
+async fn bare_async_recorded(first: Noisy, middle: Noisy, last: Noisy) -> usize {
+    let _local = Noisy("local", Arc::clone(&middle.1));
+    instrument_once_tests::yield_now().await;
+    middle.0.len() + first.0.len() + last.0.len()
+}
+
+#[instrument_once]
+async fn instrumented_async_recorded(first: Noisy, middle: Noisy, last: Noisy) -> usize {
+    let _local = Noisy("local", Arc::clone(&middle.1));
+    instrument_once_tests::yield_now().await;
+    middle.0.len() + first.0.len() + last.0.len()
 }
 
 /// Holds a value only to drop it.
@@ -474,6 +495,16 @@ fn parameters_are_dropped_in_the_same_order() {
         drop_order(|[a, b, c]| {
             let _ = futures::executor::block_on(bare_async_wild(a, b, c));
         })
+    );
+    let bare = drop_order(|[a, b, c]| {
+        let _ = futures::executor::block_on(bare_async_recorded(a, b, c));
+    });
+    assert_eq!(bare, ["local", "last", "middle", "first"]);
+    assert_eq!(
+        drop_order(|[a, b, c]| {
+            let _ = futures::executor::block_on(instrumented_async_recorded(a, b, c));
+        }),
+        bare
     );
     let bare = drop_order(|[a, b, c]| {
         let _ = Held(a).bare(b, c);

@@ -8,18 +8,21 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use super::{end, overflow_panic, try_begin, Begun, Key};
+use super::reach::{reach, Key, Reach};
+use super::{begin_or_panic, end, try_begin, Begun};
 use crate::depth::{Attached, Chain};
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
 use crate::stats::Outcome;
 
 /// The state of one async call, created at the call's first poll (the
-/// preamble of the generated `async` body runs there).
+/// preamble of the generated `async` body runs there). Sixteen bytes: what
+/// entry decided ([`Begun`]'s flags, and [`AsyncCall::POLLING`]) and the
+/// clock reading, so an instrumented future is at most 16 bytes larger than
+/// `tracing::instrument`'s (`tests/future_size.rs`).
 pub struct AsyncCall<K: Key> {
-    begun: Begun,
+    flags: u32,
     start: u64,
-    polling: bool,
     key: PhantomData<fn() -> K>,
 }
 
@@ -29,10 +32,29 @@ impl<K: Key> AsyncCall<K> {
     #[must_use]
     #[track_caller]
     pub fn start() -> AsyncCall<K> {
-        match AsyncCall::try_start() {
-            Ok(call) => call,
-            Err(e) => overflow_panic(&e),
+        let (begun, start) = begin_or_panic(reach::<K>(), false);
+        AsyncCall::new(begun, start)
+    }
+
+    /// Set while the call is inside a poll (a drop then is a panic
+    /// unwinding, not a cancellation).
+    const POLLING: u32 = 1 << 31;
+
+    #[inline(always)]
+    fn new(begun: Begun, start: u64) -> AsyncCall<K> {
+        const { assert!(Begun::ALL & AsyncCall::<K>::POLLING == 0) };
+        AsyncCall {
+            // The call starts inside its first poll: a panic before the
+            // body is wrapped (building the span, say) is a panic.
+            flags: begun.flags() | AsyncCall::<K>::POLLING,
+            start,
+            key: PhantomData,
         }
+    }
+
+    #[inline(always)]
+    fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
     }
 
     /// Starts an async call; `Err` on a `max_depth` overflow.
@@ -42,63 +64,55 @@ impl<K: Key> AsyncCall<K> {
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     #[inline(always)]
     pub fn try_start() -> Result<AsyncCall<K>, DepthExceeded> {
-        let (begun, start) = try_begin::<K>(false)?;
-        Ok(AsyncCall {
-            begun,
-            start,
-            // The call starts inside its first poll: a panic before the
-            // body is wrapped (building the span, say) is a panic.
-            polling: true,
-            key: PhantomData,
-        })
+        let (begun, start) = try_begin(reach::<K>(), false)?;
+        Ok(AsyncCall::new(begun, start))
     }
 
     /// Whether this call should open a span.
     #[inline]
     pub fn span_wanted(&self) -> bool {
-        self.begun.flags() & Begun::SPAN != 0
-    }
-
-    /// Whether the call needs [`AsyncCall::instrument`]: something to count or
-    /// track, or a span to enter. Otherwise the body is awaited as it is.
-    #[inline(always)]
-    pub fn needs_run(&self, span: Option<&tracing::Span>) -> bool {
-        self.begun.flags() & (Begun::TRACKED | Begun::COUNTED) != 0 || span.is_some()
+        self.has(Begun::SPAN)
     }
 
     /// Wraps the body: every poll is on the depth chain and inside `span`,
     /// the body is dropped inside `span` too (as `tracing::Instrument`
     /// does), and `is_err` classifies the output.
     #[inline]
-    pub fn instrument<F: Future, C: FnOnce(&F::Output) -> bool>(
+    pub fn instrument<F: Future, C: Fn(&F::Output) -> bool>(
         mut self,
         span: Option<tracing::Span>,
         body: F,
         is_err: C,
     ) -> Instrumented<F, C, K> {
         // Between polls from now on: a drop is a cancellation.
-        self.polling = false;
+        self.flags &= !AsyncCall::<K>::POLLING;
         Instrumented {
             body: Some(body),
             call: self,
             span,
-            is_err: Some(is_err),
+            is_err,
         }
     }
 }
 
 impl<K: Key> Drop for AsyncCall<K> {
+    #[inline(always)]
     fn drop(&mut self) {
-        if self.begun.flags() & Begun::COUNTED != 0 {
+        if K::callee().config.stats && self.has(Begun::COUNTED) {
             // Dropped in the middle of a poll: a panic is unwinding.
             // Otherwise the future was dropped before it completed.
-            let outcome = if self.polling {
+            let outcome = if self.has(AsyncCall::<K>::POLLING) {
                 Outcome::Panic
             } else {
                 Outcome::Cancelled
             };
             // The poll guard, not the call, leaves the depth chain.
-            end::<K>(self.begun.only(Begun::COUNTED), self.start, outcome);
+            end(
+                reach::<K>(),
+                Begun::new(Begun::COUNTED),
+                self.start,
+                outcome,
+            );
         }
     }
 }
@@ -110,7 +124,7 @@ pin_project_lite::pin_project! {
         body: Option<F>,
         call: AsyncCall<K>,
         span: Option<tracing::Span>,
-        is_err: Option<C>,
+        is_err: C,
     }
 
     impl<F, C, K: Key> PinnedDrop for Instrumented<F, C, K> {
@@ -123,26 +137,41 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future, C: FnOnce(&F::Output) -> bool, K: Key> Future for Instrumented<F, C, K> {
+impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C, K> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let call = this.call;
-        let _depth = (call.begun.flags() & Begun::TRACKED != 0).then(PollGuard::<K>::enter);
+        // The options are constants here (in an optimised build): what a
+        // function's options rule out folds away.
+        let config = K::callee().config;
+        let _depth = if config.tracks() && call.has(Begun::TRACKED) {
+            Some(PollGuard::enter(reach::<K>()))
+        } else {
+            None
+        };
         let _entered = this.span.as_ref().map(tracing::Span::enter);
         let Some(body) = this.body.as_pin_mut() else {
             unreachable!("an instrumented future is polled again after it completed")
         };
-        call.polling = true;
+        // Only a counted call records anything at a drop: only it needs to
+        // know whether the drop is a panic inside a poll.
+        let counted = config.stats && call.has(Begun::COUNTED);
+        if counted {
+            call.flags |= AsyncCall::<K>::POLLING;
+        }
         let poll = body.poll(cx);
-        call.polling = false;
+        if counted {
+            call.flags &= !AsyncCall::<K>::POLLING;
+        }
         if let Poll::Ready(output) = &poll {
-            if call.begun.flags() & Begun::COUNTED != 0 {
-                let is_err = this.is_err.take().is_some_and(|f| f(output));
-                let counted = call.begun.only(Begun::COUNTED | Begun::TIMED);
-                call.begun.clear(Begun::COUNTED);
-                end::<K>(
+            if counted {
+                let is_err = (this.is_err)(output);
+                let counted = Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED));
+                call.flags &= !Begun::COUNTED;
+                end(
+                    reach::<K>(),
                     counted,
                     call.start,
                     if is_err { Outcome::Err } else { Outcome::Ok },
@@ -154,43 +183,42 @@ impl<F: Future, C: FnOnce(&F::Output) -> bool, K: Key> Future for Instrumented<F
 }
 
 /// One poll on the depth chain, left also when the poll panics.
-struct PollGuard<K: Key> {
+struct PollGuard<R: Reach> {
     /// The chain the poll is on (none while the thread's thread-locals are
     /// being destroyed), with the function's depth and the chain's length
     /// before the poll.
     entered: Option<(&'static Chain, u32, u32)>,
-    key: PhantomData<fn() -> K>,
+    reach: R,
 }
 
-impl<K: Key> PollGuard<K> {
-    #[inline]
-    fn enter() -> PollGuard<K> {
-        let key = K::local();
+impl<R: Reach> PollGuard<R> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline(never))]
+    fn enter(reach: R) -> PollGuard<R> {
+        let (callee, key) = (reach.callee(), reach.local());
         let entered = key
             .try_with(|l| {
-                let Attached { chain, .. } = l.attached(K::site(), key)?;
+                let Attached { chain, .. } = l.attached(callee.site, key)?;
                 let depth = l.depth.get();
                 l.depth.set(depth.wrapping_add(1));
                 // Past the ceiling a poll still runs; the call was counted
                 // (or not) at its start.
                 let (len_before, _aside) =
-                    chain.push(K::site().ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT);
+                    chain.push(callee.site.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT);
                 Some((chain, depth, len_before))
             })
             .ok()
             .flatten();
-        PollGuard {
-            entered,
-            key: PhantomData,
-        }
+        PollGuard { entered, reach }
     }
 }
 
-impl<K: Key> Drop for PollGuard<K> {
-    #[inline]
+impl<R: Reach> Drop for PollGuard<R> {
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    #[cfg_attr(debug_assertions, inline(never))]
     fn drop(&mut self) {
         if let Some((chain, depth, len_before)) = self.entered {
-            let _ = K::local().try_with(|l| l.depth.set(depth));
+            let _ = self.reach.local().try_with(|l| l.depth.set(depth));
             chain.restore(len_before);
         }
     }

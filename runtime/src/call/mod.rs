@@ -2,11 +2,22 @@
 //! drives through [`Call`](sync::Call) (a synchronous call) and
 //! [`AsyncCall`](future::AsyncCall) (an async one).
 //!
-//! The functions marked `#[inline(always)]` are the per-call path; they are
-//! generic over the function's [`Key`], so they compile into each
-//! instrumented function with its options as constants. What they must not
-//! carry inline (registration, first blocks, overflow errors) is out of
-//! line and mostly `#[cold]` (`benches/icount.sh` counts the instructions).
+//! The attribute declares, for each function, a [`Callee`] (its site,
+//! thread-local and options, in a `static` without interior mutability)
+//! and a zero-sized [`Key`] type that names it. The guards
+//! ([`Call`](sync::Call), [`AsyncCall`](future::AsyncCall)) are generic over
+//! the key only to carry the callee as a constant, at no size: their
+//! methods are thin `#[inline(always)]` wrappers of the engine below, which
+//! is not generic. In an optimised build the engine ([`try_begin`],
+//! [`end`]) is `#[inline(always)]` too, so each instrumented function gets
+//! its own copy in which the callee's fields are constants: branches on
+//! options fold away and the thread-local is reached directly. In a build
+//! with debug assertions (the dev profile) the engine is `#[inline(never)]`
+//! instead, compiled once in this crate: an instrumented function then adds
+//! little more code or compile time than `tracing::instrument` (the scale
+//! benchmark measures both). What the per-call path must not carry inline
+//! (registration, first blocks, overflow errors) is out of line and mostly
+//! `#[cold]` (`benches/icount.sh` counts the instructions).
 //!
 //! # One call, as data
 //!
@@ -22,30 +33,17 @@
 #![allow(clippy::inline_always)]
 
 pub(crate) mod future;
+pub(crate) mod reach;
 pub(crate) mod sync;
 
 use std::sync::atomic::Ordering;
-use std::thread::LocalKey;
 
+use self::reach::{Callee, Reach};
 use crate::clock;
-use crate::depth::{max_total_depth, Attached, Local};
+use crate::depth::{max_total_depth, Attached};
 use crate::overflow::{exceeded, DepthExceeded};
 use crate::site::{Config, Site};
 use crate::stats::{timing, Outcome};
-
-/// What the attribute generates for each function: a zero-sized type that
-/// names the function's site, options and thread-local, so the entry and exit
-/// functions below are compiled for each function with all three as
-/// constants (branches on options fold away, and the thread-local is reached
-/// directly, not through a `LocalKey` pointer).
-pub trait Key: 'static {
-    /// The function's options.
-    const CONFIG: Config;
-    /// The function's site.
-    fn site() -> &'static Site;
-    /// The function's thread-local.
-    fn local() -> &'static LocalKey<Local>;
-}
 
 /// What entry decided (`flags`), and what exit restores (`saved`: the
 /// length of this thread's chain before the call in the low half, the
@@ -74,6 +72,9 @@ impl Begun {
     pub(crate) const TIMED: u32 = 1 << 4;
     /// Nothing to do.
     pub(crate) const OFF: Begun = Begun::new(0);
+    /// Every flag.
+    pub(crate) const ALL: u32 =
+        Begun::TRACKED | Begun::COUNTED | Begun::SPAN | Begun::OVERFLOW | Begun::TIMED;
 }
 
 /// The `ctl` bits the inlined path reads.
@@ -103,20 +104,6 @@ impl Begun {
     #[inline]
     pub(crate) fn set(&mut self, flag: u32) {
         self.flags |= u64::from(flag);
-    }
-
-    #[inline]
-    pub(crate) fn clear(&mut self, flag: u32) {
-        self.flags &= !u64::from(flag);
-    }
-
-    /// Only the flags in `keep`.
-    #[inline]
-    pub(crate) fn only(self, keep: u32) -> Begun {
-        Begun {
-            flags: self.flags & u64::from(keep),
-            saved: self.saved,
-        }
     }
 
     #[inline]
@@ -158,9 +145,9 @@ fn prepare(site: &'static Site) -> u32 {
 /// Enters a call (`push`: sync, or async at its first poll without pushing).
 /// [`Begun::OVERFLOW`] when `max_depth` would be exceeded: then nothing changed.
 #[inline(always)]
-pub(crate) fn begin<K: Key>(push: bool) -> Begun {
-    let cfg = K::CONFIG;
-    let site = K::site();
+pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
+    let cfg = reach.callee().config;
+    let site = reach.callee().site;
     let mut ctl = site.ctl.load(Ordering::Relaxed);
     if (READY_SET >> (ctl & READY_MASK)) & 1 == 0 {
         ctl = prepare(site);
@@ -173,7 +160,7 @@ pub(crate) fn begin<K: Key>(push: bool) -> Begun {
     if !enabled && cfg.max_depth == 0 {
         return Begun::OFF;
     }
-    let key = K::local();
+    let key = reach.local();
     // The closure fills `begun` in place: returning it through `try_with`'s
     // `Result` made the compiler copy it through memory.
     let mut begun = Begun::new(Begun::TRACKED);
@@ -257,10 +244,12 @@ fn untracked(site: &'static Site, cfg: Config, enabled: bool) -> Begun {
 /// the depth chain by restoring the depth and chain length it had before:
 /// a store, not a read-modify-write, so back-to-back calls do not wait on
 /// each other's stores (and a chain can never drift).
-#[inline(always)]
-pub(crate) fn end<K: Key>(begun: Begun, start: u64, outcome: Outcome) {
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline(never))]
+pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome) {
+    let callee = reach.callee();
     // Without stats nothing is ever counted: say so, so the tests fold.
-    let flags = if K::CONFIG.stats {
+    let flags = if callee.config.stats {
         begun.flags()
     } else {
         begun.flags() & !Begun::COUNTED
@@ -268,14 +257,14 @@ pub(crate) fn end<K: Key>(begun: Begun, start: u64, outcome: Outcome) {
     if flags & (Begun::TRACKED | Begun::COUNTED) == 0 {
         return;
     }
-    let site = K::site();
+    let site = callee.site;
     let elapsed = match outcome {
-        Outcome::Ok | Outcome::Err if K::CONFIG.timing && flags & Begun::TIMED != 0 => {
+        Outcome::Ok | Outcome::Err if callee.config.timing && flags & Begun::TIMED != 0 => {
             Some(clock::since(start))
         }
         _ => None,
     };
-    let done = K::local().try_with(|local| {
+    let done = reach.local().try_with(|local| {
         // A call entered untracked finds nothing attached here either.
         let Some(Attached { chain, block }) = local.attached.get() else {
             return false;
@@ -300,8 +289,8 @@ pub(crate) fn end<K: Key>(begun: Begun, start: u64, outcome: Outcome) {
 /// Starts the clock of a counted call when it is timed: marks `begun`
 /// [`Begun::TIMED`] and returns the reading (`0` when untimed).
 #[inline(always)]
-fn start_clock<K: Key>(begun: &mut Begun) -> u64 {
-    if K::CONFIG.timing && begun.flags() & Begun::COUNTED != 0 && timing() {
+fn start_clock(callee: &'static Callee, begun: &mut Begun) -> u64 {
+    if callee.config.timing && begun.flags() & Begun::COUNTED != 0 && timing() {
         begun.set(Begun::TIMED);
         clock::now()
     } else {
@@ -311,14 +300,29 @@ fn start_clock<K: Key>(begun: &mut Begun) -> u64 {
 
 /// Enters a call ([`begin`]) and starts its clock; `Err`, with the
 /// overflow counted, when `max_depth` would be exceeded.
-#[inline(always)]
-pub(crate) fn try_begin<K: Key>(push: bool) -> Result<(Begun, u64), DepthExceeded> {
-    let mut begun = begin::<K>(push);
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline(never))]
+pub(crate) fn try_begin<R: Reach>(reach: R, push: bool) -> Result<(Begun, u64), DepthExceeded> {
+    let mut begun = begin(reach, push);
     if begun.flags() & Begun::OVERFLOW != 0 {
-        return Err(overflowed(K::site(), K::CONFIG, K::local()));
+        return Err(overflowed(reach.callee(), reach.local()));
     }
-    let start = start_clock::<K>(&mut begun);
+    let start = start_clock(reach.callee(), &mut begun);
     Ok((begun, start))
+}
+
+/// Enters a call ([`try_begin`]); panics with the [`DepthExceeded`]
+/// message when `max_depth` would be exceeded, located at the caller's
+/// caller (`#[track_caller]` all the way from the generated code).
+#[cfg_attr(not(debug_assertions), inline(always))]
+#[cfg_attr(debug_assertions, inline(never))]
+#[track_caller]
+pub(crate) fn begin_or_panic<R: Reach>(reach: R, push: bool) -> (Begun, u64) {
+    // A `match`, not a closure: the panic's location is the caller's.
+    match try_begin(reach, push) {
+        Ok(begun) => begun,
+        Err(e) => overflow_panic(&e),
+    }
 }
 
 /// The outcome of a call that left without [`Call::finish`](sync::Call::finish). An inline body
@@ -338,7 +342,11 @@ pub(crate) fn unfinished() -> Outcome {
 /// Counts an overflow and builds its error.
 #[cold]
 #[inline(never)]
-fn overflowed(site: &'static Site, cfg: Config, local: &'static LocalKey<Local>) -> DepthExceeded {
+fn overflowed(
+    callee: &'static Callee,
+    local: &'static std::thread::LocalKey<crate::depth::Local>,
+) -> DepthExceeded {
+    let Callee { site, config: cfg } = *callee;
     if site.ctl.load(Ordering::Relaxed) & Site::ENABLED != 0
         && cfg.stats
         && local

@@ -4,7 +4,8 @@
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
-use super::{end, overflow_panic, try_begin, unfinished, Begun, Key};
+use super::reach::{reach, Key};
+use super::{begin_or_panic, end, try_begin, unfinished, Begun};
 use crate::overflow::DepthExceeded;
 use crate::stats::Outcome;
 
@@ -25,10 +26,11 @@ impl<K: Key> Call<K> {
     #[must_use]
     #[track_caller]
     pub fn enter() -> Call<K> {
-        // A `match`, not a closure: the panic's location is the caller's.
-        match Call::try_enter() {
-            Ok(call) => call,
-            Err(e) => overflow_panic(&e),
+        let (begun, start) = begin_or_panic(reach::<K>(), true);
+        Call {
+            begun,
+            start,
+            key: PhantomData,
         }
     }
 
@@ -40,7 +42,7 @@ impl<K: Key> Call<K> {
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     #[inline(always)]
     pub fn try_enter() -> Result<Call<K>, DepthExceeded> {
-        let (begun, start) = try_begin::<K>(true)?;
+        let (begun, start) = try_begin(reach::<K>(), true)?;
         Ok(Call {
             begun,
             start,
@@ -60,7 +62,8 @@ impl<K: Key> Call<K> {
     pub fn finish(self, is_err: bool) {
         // Not dropped: `Drop` records a panic.
         let this = ManuallyDrop::new(self);
-        end::<K>(
+        end(
+            reach::<K>(),
             this.begun,
             this.start,
             if is_err { Outcome::Err } else { Outcome::Ok },
@@ -74,6 +77,6 @@ impl<K: Key> Drop for Call<K> {
         // Not finished: a panic is unwinding through the function, or an
         // inline body (whose value needs no classifying) left early with
         // `return` or `?`.
-        end::<K>(self.begun, self.start, unfinished());
+        end(reach::<K>(), self.begun, self.start, unfinished());
     }
 }

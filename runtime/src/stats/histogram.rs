@@ -25,7 +25,7 @@
 //! [`super::memory`]; past its cap a value is counted as timed without a
 //! bucket (`Latency::unbucketed`) instead.
 
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use crate::sync::{fence, AtomicI32, AtomicU32, AtomicU64, OnceBox, Ordering};
 use std::sync::OnceLock;
 
 use super::memory;
@@ -39,10 +39,13 @@ pub(crate) const SCALE: i32 = 3;
 pub(crate) const MIN_INDEX: i32 = -1;
 /// The highest bucket of a `u64` of nanoseconds.
 pub(crate) const MAX_INDEX: i32 = 64 * PER_OCTAVE - 1;
-/// How many buckets a [`Window`] holds: 12 powers of two.
-pub(crate) const WINDOW: usize = 96;
-/// How many powers of two below its first value a window starts.
-const WINDOW_BELOW: i32 = 5;
+/// How many buckets a [`Window`] holds: 16 powers of two (4.8 decades).
+/// (Two under loom, whose models would otherwise step through every cell.)
+pub(crate) const WINDOW: usize = if cfg!(loom) { 16 } else { 128 };
+/// How many powers of two below its first value a window starts: a first
+/// call is more often slower than the calls after it (cold caches, lazy
+/// set-up) than faster.
+const WINDOW_BELOW: i32 = if cfg!(loom) { 0 } else { 9 };
 
 /// `ceil(2^(31 + j/8))` for `j = 1..8`: where bucket `j` of a power of two
 /// starts, as a 32-bit mantissa with its leading one at bit 31.
@@ -180,11 +183,27 @@ impl Buckets {
 
 /// One thread's buckets of one function (see the module documentation).
 /// Only the owning thread writes it: a value is a plain load and store.
+///
+/// The window is placed at the thread's first value, and slides by whole
+/// powers of two towards a later value outside it as long as no counted
+/// bucket would leave it (a first call slower than the rest, say, does
+/// not pin it); otherwise the value goes to the spill.
+///
+/// A cell holds the low 32 bits of its count; the rare carry out of them
+/// (every 2^32 values of one bucket on one thread) goes to `high`,
+/// allocated then. A carry and a slide change several cells, so they are
+/// written under a sequence lock (`version`, odd meanwhile) and readers
+/// retry a read that overlapped one. Half-width cells make a window of 16
+/// powers of two cost about half a kibibyte.
 pub(crate) struct Window {
     /// The index of the first bucket, set by the first value (before any
     /// cell is written; [`Window::UNPLACED`] until then).
     first: AtomicI32,
-    cells: [AtomicU64; WINDOW],
+    /// Bumped before and after each carry or slide.
+    version: AtomicU32,
+    cells: [AtomicU32; WINDOW],
+    /// The high halves of the counts, allocated at the first carry.
+    high: OnceBox<[AtomicU32; WINDOW]>,
     zero: AtomicU64,
     sum_ns: AtomicU64,
 }
@@ -193,13 +212,17 @@ impl Window {
     const UNPLACED: i32 = i32::MIN;
     /// What a window costs the memory budget.
     pub(crate) const BYTES: usize = std::mem::size_of::<Window>();
+    /// What its high halves cost, once a count passes `u32::MAX`.
+    const HIGH_BYTES: usize = std::mem::size_of::<[AtomicU32; WINDOW]>();
 
     /// A window, if the budget allows one.
     pub(crate) fn new() -> Option<Box<Window>> {
         memory::reserve(Window::BYTES).then(|| {
             Box::new(Window {
                 first: AtomicI32::new(Window::UNPLACED),
-                cells: [const { AtomicU64::new(0) }; WINDOW],
+                version: AtomicU32::new(0),
+                cells: std::array::from_fn(|_| AtomicU32::new(0)),
+                high: OnceBox::new(),
                 zero: AtomicU64::new(0),
                 sum_ns: AtomicU64::new(0),
             })
@@ -220,17 +243,119 @@ impl Window {
         if first == Window::UNPLACED {
             first = Window::place(&self.first, index);
         }
-        let Ok(slot) = usize::try_from(index - first) else {
+        match usize::try_from(index - first) {
+            Ok(slot) if slot < WINDOW => self.bump_cell(slot),
+            _ => self.outside(index),
+        }
+    }
+
+    /// Adds one to cell `slot`.
+    #[inline]
+    fn bump_cell(&self, slot: usize) -> bool {
+        let cell = &self.cells[slot];
+        let n = cell.load(Ordering::Relaxed);
+        if n == u32::MAX {
+            return self.carry(slot);
+        }
+        // Release: a reader that sees the count sees the placement.
+        cell.store(n + 1, Ordering::Release);
+        true
+    }
+
+    /// Records a value of bucket `index`, outside the window: slides the
+    /// window to it by whole powers of two if no counted bucket would
+    /// leave; `false` (not recorded) otherwise.
+    #[cold]
+    #[inline(never)]
+    fn outside(&self, index: i32) -> bool {
+        let first = self.first.load(Ordering::Relaxed);
+        let size = i32::try_from(WINDOW).unwrap_or(i32::MAX);
+        let octaves = |buckets: i32| (buckets + PER_OCTAVE - 1) / PER_OCTAVE * PER_OCTAVE;
+        let shift = if index < first {
+            -octaves(first - index)
+        } else {
+            octaves(index - (first + size - 1))
+        };
+        let to = first + shift;
+        if shift.abs() >= size {
+            return false;
+        }
+        let k = shift.unsigned_abs() as usize;
+        // The cells that would leave the window.
+        let leaving = if shift < 0 { WINDOW - k..WINDOW } else { 0..k };
+        let high = self.high.get();
+        let empty = |slot: usize| {
+            self.cells[slot].load(Ordering::Relaxed) == 0
+                && high.is_none_or(|h| h[slot].load(Ordering::Relaxed) == 0)
+        };
+        if !leaving.clone().all(empty) {
+            return false;
+        }
+        self.write_locked(|| {
+            let move_cells = |cells: &[AtomicU32; WINDOW]| {
+                if shift < 0 {
+                    for slot in (k..WINDOW).rev() {
+                        cells[slot]
+                            .store(cells[slot - k].load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                    cells[..k]
+                        .iter()
+                        .for_each(|c| c.store(0, Ordering::Relaxed));
+                } else {
+                    for slot in 0..WINDOW - k {
+                        cells[slot]
+                            .store(cells[slot + k].load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                    cells[WINDOW - k..]
+                        .iter()
+                        .for_each(|c| c.store(0, Ordering::Relaxed));
+                }
+            };
+            move_cells(&self.cells);
+            if let Some(high) = high {
+                move_cells(high);
+            }
+            self.first.store(to, Ordering::Relaxed);
+        });
+        usize::try_from(index - to).is_ok_and(|slot| self.bump_cell(slot))
+    }
+
+    /// Runs `change` (relaxed stores to several cells) under the sequence
+    /// lock: readers that overlap it retry.
+    fn write_locked(&self, change: impl FnOnce()) {
+        let version = self.version.load(Ordering::Relaxed);
+        self.version
+            .store(version.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        change();
+        self.version
+            .store(version.wrapping_add(2), Ordering::Release);
+    }
+
+    /// Adds one to cell `slot`, which holds `u32::MAX`: zero in the cell,
+    /// one more in its high half, under the sequence lock. `false` (not
+    /// recorded) when the memory cap refuses the high halves.
+    #[cold]
+    #[inline(never)]
+    fn carry(&self, slot: usize) -> bool {
+        if self.high.get().is_none() {
+            if !memory::reserve(Window::HIGH_BYTES) {
+                return false;
+            }
+            // Only this thread writes the window: the cell was unset.
+            let _ = self
+                .high
+                .set(Box::new(std::array::from_fn(|_| AtomicU32::new(0))));
+        }
+        let Some(high) = self.high.get() else {
             return false;
         };
-        match self.cells.get(slot) {
-            Some(cell) => {
-                // Release: a reader that sees the count sees the placement.
-                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Release);
-                true
-            }
-            None => false,
-        }
+        self.write_locked(|| {
+            let carried = &high[slot];
+            carried.store(carried.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            self.cells[slot].store(0, Ordering::Relaxed);
+        });
+        true
     }
 
     /// Places the window around its first value, a whole number of powers
@@ -245,11 +370,10 @@ impl Window {
 
     /// Adds the window to `buckets` (acquire) and returns its sum.
     pub(crate) fn read(&self, buckets: &mut Buckets) -> u64 {
-        let first = self.first.load(Ordering::Acquire);
         buckets.zero += self.zero.load(Ordering::Acquire);
+        let (first, counts) = self.counts();
         if first != Window::UNPLACED {
-            for (i, cell) in (first..).zip(&self.cells) {
-                let n = cell.load(Ordering::Acquire);
+            for (i, n) in (first..).zip(counts) {
                 if n > 0 {
                     buckets.add(i, n);
                 }
@@ -257,11 +381,54 @@ impl Window {
         }
         self.sum_ns.load(Ordering::Relaxed)
     }
+
+    /// Where the window is, and every cell's count, read under the
+    /// sequence lock: retried while a carry or slide runs or when one ran
+    /// during the read.
+    fn counts(&self) -> (i32, [u64; WINDOW]) {
+        let mut rounds = 0u32;
+        loop {
+            let before = self.version.load(Ordering::Acquire);
+            if before % 2 == 0 {
+                let first = self.first.load(Ordering::Acquire);
+                let mut counts = [0u64; WINDOW];
+                let high = self.high.get();
+                for (slot, count) in counts.iter_mut().enumerate() {
+                    let low = u64::from(self.cells[slot].load(Ordering::Acquire));
+                    let high = high.map_or(0, |h| u64::from(h[slot].load(Ordering::Relaxed)));
+                    *count = high << 32 | low;
+                }
+                fence(Ordering::Acquire);
+                if self.version.load(Ordering::Relaxed) == before {
+                    return (first, counts);
+                }
+            }
+            // The writer is inside a carry or a slide: wait for it.
+            crate::sync::backoff(rounds);
+            rounds += 1;
+        }
+    }
+
+    /// Sets cell `slot` (counting from the first value's bucket less
+    /// [`WINDOW_BELOW`] powers of two) to `n`, as if that many values had
+    /// landed there: lets a test reach a carry without 2^32 calls.
+    #[cfg(test)]
+    pub(crate) fn preset(&self, slot: usize, n: u32) {
+        self.cells[slot].store(n, Ordering::Release);
+    }
 }
+
+// A window costs about half a kibibyte.
+const _: () = assert!(cfg!(loom) || Window::BYTES <= 560);
 
 impl Drop for Window {
     fn drop(&mut self) {
-        memory::release(Window::BYTES);
+        let high = if self.high.get().is_some() {
+            Window::HIGH_BYTES
+        } else {
+            0
+        };
+        memory::release(Window::BYTES + high);
     }
 }
 
@@ -331,7 +498,7 @@ impl Spill {
             if !memory::reserve(Spill::PAGE_BYTES) {
                 return None;
             }
-            let fresh = Box::new([const { AtomicU64::new(0) }; PER_OCTAVE as usize]);
+            let fresh = Box::new(std::array::from_fn(|_| AtomicU64::new(0)));
             if cell.set(fresh).is_err() {
                 // Another thread made the page first.
                 memory::release(Spill::PAGE_BYTES);
@@ -364,7 +531,7 @@ impl Drop for Spill {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -421,21 +588,79 @@ mod tests {
     }
 
     #[test]
-    fn a_window_keeps_twelve_powers_of_two_and_refuses_the_rest() {
+    fn a_window_keeps_sixteen_powers_of_two_and_refuses_the_rest() {
         let w = Window::new().expect("budget");
-        assert!(w.record(1_000));
-        // 5 powers of two below, 7 above (from the power of two of 1000).
-        assert!(w.record(1_000 >> 5));
-        assert!(!w.record(1_000 >> 7));
-        assert!(w.record(1_000 << 6));
-        assert!(!w.record(1_000 << 8));
+        let ns = 100_000;
+        assert!(w.record(ns));
+        // 9 powers of two below, 6 above (from the power of two of ns);
+        // with both ends taken, the window no longer slides.
+        assert!(w.record(ns >> 9));
+        assert!(w.record(ns << 6));
+        assert!(!w.record(ns >> 10));
+        assert!(!w.record(ns << 7));
         assert!(w.record(0));
         let mut b = Buckets::new();
         assert_eq!(
             w.read(&mut b),
-            1_000 + (1_000 >> 5) + (1_000 >> 7) + (1_000 << 6) + (1_000 << 8)
+            ns + (ns >> 9) + (ns >> 10) + (ns << 6) + (ns << 7)
         );
         assert_eq!((b.total(), b.zero), (4, 1));
-        assert_eq!(b.count(index_of(1_000)), 1);
+        assert_eq!(b.count(index_of(ns)), 1);
+    }
+
+    #[test]
+    fn a_window_slides_to_later_values_while_nothing_counted_leaves_it() {
+        let w = Window::new().expect("budget");
+        // A slow first call, then fast ones 2^12 times quicker: 3 powers
+        // of two below the window as placed.
+        let slow = 4_000_000;
+        let fast = slow >> 12;
+        assert!(w.record(slow));
+        for _ in 0..10 {
+            assert!(w.record(fast));
+        }
+        // Now both ends hold values: far values on either side stay out.
+        assert!(!w.record(fast >> 4));
+        assert!(!w.record(slow << 5));
+        // Values within the span still land.
+        assert!(w.record(slow >> 6));
+        let mut b = Buckets::new();
+        w.read(&mut b);
+        assert_eq!(b.count(index_of(slow)), 1);
+        assert_eq!(b.count(index_of(fast)), 10);
+        assert_eq!(b.count(index_of(slow >> 6)), 1);
+        assert_eq!(b.total(), 12);
+
+        // Upwards too.
+        let w = Window::new().expect("budget");
+        assert!(w.record(100));
+        assert!(w.record(100 << 10));
+        let mut b = Buckets::new();
+        w.read(&mut b);
+        assert_eq!(
+            (b.count(index_of(100)), b.count(index_of(100 << 10))),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn counts_past_32_bits_carry_exactly() {
+        let w = Window::new().expect("budget");
+        assert!(w.record(1_000));
+        let slot = usize::try_from(WINDOW_BELOW * PER_OCTAVE).unwrap()
+            + usize::try_from(index_of(1_000).rem_euclid(PER_OCTAVE)).unwrap();
+        w.preset(slot, u32::MAX - 1);
+        for _ in 0..3 {
+            assert!(w.record(1_000));
+        }
+        let mut b = Buckets::new();
+        w.read(&mut b);
+        assert_eq!(b.count(index_of(1_000)), u64::from(u32::MAX) + 2);
+        // Twice more round the low half.
+        w.preset(slot, u32::MAX);
+        assert!(w.record(1_000));
+        let mut b = Buckets::new();
+        w.read(&mut b);
+        assert_eq!(b.count(index_of(1_000)), 2 << 32);
     }
 }

@@ -12,12 +12,19 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
+use super::histogram::{index_of, Buckets, Window};
 use super::{Outcome, SiteStats, Stats};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(2, f);
+}
+
+/// A model with at most `preemptions` preemptions (unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise).
+fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
+        builder.preemption_bound = Some(preemptions);
     }
     builder.check(f);
 }
@@ -116,5 +123,81 @@ fn a_call_finished_on_another_thread_is_never_finished_before_started() {
         let end = stats.snapshot();
         check(&end, &s);
         assert_eq!((end.calls, end.cancelled), (1, u64::from(handed_over)));
+    });
+}
+
+/// A window for a model, with a reader of the count of two buckets. (An
+/// `Arc`, not leaked: dropped at the end of each execution, the window
+/// gives its memory back to the budget.)
+fn window_and_reader(
+    a: u64,
+    b: u64,
+) -> (
+    Arc<Window>,
+    impl Fn() -> (u64, u64) + Clone + Send + 'static,
+) {
+    let window = Arc::new(*Window::new().expect("budget"));
+    let reading = Arc::clone(&window);
+    let read = move || {
+        let mut buckets = Buckets::new();
+        reading.read(&mut buckets);
+        (buckets.count(index_of(a)), buckets.count(index_of(b)))
+    };
+    (window, read)
+}
+
+/// A histogram window's carry (a count passing `u32::MAX` moves into the
+/// high half) under the sequence lock, against a concurrent reader: the
+/// reader never sees a high half without its low one or the reverse, so
+/// the count it reads never goes down.
+///
+/// The reader is the spawned thread: loom schedules a spawned thread early
+/// only where its next operation conflicts with the running one's, and the
+/// reader's first load (of the sequence) conflicts with the carry's stores.
+#[test]
+fn a_read_never_tears_a_carry() {
+    model(|| {
+        let ns = 1_000;
+        let (window, read) = window_and_reader(ns, ns);
+        assert!(window.record(ns));
+        // Placed at the power of two of `ns` (no room below under loom).
+        let slot = usize::try_from(index_of(ns).rem_euclid(8)).unwrap();
+        window.preset(slot, u32::MAX);
+        let reader = {
+            let read = read.clone();
+            thread::spawn(move || [read().0, read().0])
+        };
+        // Carries: the low half goes to 0, the high half to 1.
+        assert!(window.record(ns));
+        let [first, second] = reader.join().unwrap();
+        let before = u64::from(u32::MAX);
+        for n in [first, second] {
+            assert!(n == before || n == before + 1, "torn: {n:#x}");
+        }
+        assert!(first <= second, "{first} {second}");
+        assert_eq!(read().0, before + 1);
+    });
+}
+
+/// A histogram window sliding down a power of two (to a value below it)
+/// against a concurrent reader: the reader sees the counted bucket exactly
+/// once, with or without the new value, never a half-moved window. (One
+/// preemption: a slide moves every cell, so each is a scheduling point;
+/// one preemption is what a torn read needs.)
+#[test]
+fn a_read_never_sees_a_window_half_slid() {
+    model_bounded(1, || {
+        let (high, low) = (1_000, 300);
+        let (window, read) = window_and_reader(high, low);
+        assert!(window.record(high));
+        let reader = {
+            let read = read.clone();
+            thread::spawn(move || read())
+        };
+        // One power of two below the window: it slides.
+        assert!(window.record(low));
+        let seen = reader.join().unwrap();
+        assert!(seen == (1, 0) || seen == (1, 1), "{seen:?}");
+        assert_eq!(read(), (1, 1));
     });
 }

@@ -1,0 +1,119 @@
+//! How the engine reaches a function's site, options and thread-local.
+//!
+//! The attribute declares, for each function, a [`Callee`] (its site and
+//! options, in a `static` without interior mutability), its thread-local,
+//! and a zero-sized [`Key`] type that names both. The engine is generic over
+//! [`Reach`], with two implementations:
+//!
+//! * [`Const`], in an optimised build: the key itself, so every engine
+//!   function is compiled into the instrumented function with the callee's
+//!   fields and the thread-local as constants (branches on options fold
+//!   away, the thread-local is reached directly);
+//! * [`Dyn`], in a build with debug assertions (the dev profile): the two
+//!   pointers as values, so the engine is compiled once, in this crate, and
+//!   an instrumented function only calls it (the scale benchmark measures
+//!   what each costs in code and compile time).
+//!
+//! [`reach`] picks one by `debug_assertions`.
+
+use std::marker::PhantomData;
+use std::thread::LocalKey;
+
+use crate::depth::Local;
+use crate::site::{Config, Site};
+
+/// What the attribute declares for each function, as a `static`: its site
+/// and its options. It holds nothing mutable, so once the engine is inlined
+/// into the function, every field is a constant.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Callee {
+    /// The function's site.
+    pub site: &'static Site,
+    /// The function's options (also in the site, which is mutable memory:
+    /// a copy here folds).
+    pub config: Config,
+}
+
+/// The zero-sized type the attribute declares for each function, naming
+/// its [`Callee`] and its thread-local.
+#[doc(hidden)]
+pub trait Key: 'static {
+    /// The function's callee.
+    fn callee() -> &'static Callee;
+    /// The function's thread-local. (Not a field of the callee: reached
+    /// directly, its accessor inlines; through a field of the callee it was
+    /// sometimes left an indirect call.)
+    fn local() -> &'static LocalKey<Local>;
+}
+
+/// A way to reach a function's callee and thread-local.
+pub(crate) trait Reach: Copy + 'static {
+    /// The function's callee.
+    fn callee(self) -> &'static Callee;
+    /// The function's thread-local.
+    fn local(self) -> &'static LocalKey<Local>;
+}
+
+/// The key as constants (optimised builds).
+#[cfg_attr(debug_assertions, allow(dead_code))]
+pub(crate) struct Const<K>(PhantomData<fn() -> K>);
+
+impl<K> Clone for Const<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Const<K> {}
+
+impl<K: Key> Reach for Const<K> {
+    #[inline(always)]
+    fn callee(self) -> &'static Callee {
+        K::callee()
+    }
+
+    #[inline(always)]
+    fn local(self) -> &'static LocalKey<Local> {
+        K::local()
+    }
+}
+
+/// The key as values (builds with debug assertions).
+#[derive(Clone, Copy)]
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
+pub(crate) struct Dyn {
+    callee: &'static Callee,
+    local: &'static LocalKey<Local>,
+}
+
+impl Reach for Dyn {
+    #[inline(always)]
+    fn callee(self) -> &'static Callee {
+        self.callee
+    }
+
+    #[inline(always)]
+    fn local(self) -> &'static LocalKey<Local> {
+        self.local
+    }
+}
+
+/// How the guards of the function named by `K` reach it: [`Const`] in an
+/// optimised build.
+#[inline(always)]
+#[cfg(not(debug_assertions))]
+pub(crate) fn reach<K: Key>() -> impl Reach {
+    Const::<K>(PhantomData)
+}
+
+/// How the guards of the function named by `K` reach it: [`Dyn`] in a
+/// build with debug assertions.
+#[inline(always)]
+#[cfg(debug_assertions)]
+pub(crate) fn reach<K: Key>() -> impl Reach {
+    Dyn {
+        callee: K::callee(),
+        local: K::local(),
+    }
+}
