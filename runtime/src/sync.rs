@@ -167,3 +167,15 @@ pub(crate) fn backoff(round: u32) {
         std::thread::yield_now();
     }
 }
+
+/// Sleeps for `pause`; under loom, a yield the model schedules (loom has
+/// no clock).
+pub(crate) fn sleep(pause: std::time::Duration) {
+    #[cfg(loom)]
+    {
+        let _ = pause;
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    std::thread::sleep(pause);
+}

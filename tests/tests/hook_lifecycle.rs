@@ -2,6 +2,10 @@
 //! slot as it was; a factory may call its own slot; concurrent changes of
 //! different keys both land; a dropped slot releases its chains. (Memory
 //! under a million re-wraps: `hook_memory.rs`, alone in its process.)
+//!
+//! A call in flight anywhere holds back the chains retired after it
+//! started, in every slot: the tests here take turns (`TURN`), so one
+//! test's calls never hold back another's.
 #![allow(missing_docs)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,10 +16,19 @@ use std::time::Duration;
 
 use instrument_once::hook::{hooks, HookSlot};
 
-/// Runs `f` on a thread of its own and fails if it takes longer than a
-/// minute (a deadlock would otherwise hang the suite). The bound only
-/// catches a hang: the work itself takes milliseconds.
+/// One test at a time (see the module documentation).
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs `f` on a thread of its own, in this test's turn, and fails if it
+/// takes longer than a minute (a deadlock would otherwise hang the suite).
+/// The bound only catches a hang: the work itself takes milliseconds.
 fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let _turn = turn();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
@@ -32,6 +45,7 @@ fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) ->
 /// changes do not run the panicking factory again.
 #[test]
 fn a_panicking_factory_leaves_the_slot_as_it_was() {
+    let _turn = turn();
     let slot = HookSlot::new("lifecycle::panicking_wrap", |x: u32| x * 2);
     slot.wrap_once("first", |inner| Arc::new(move |x| inner(x) + 1));
     let listed = |slot: &HookSlot<u32, u32>| -> Vec<&'static str> {
@@ -70,6 +84,7 @@ fn a_panicking_factory_leaves_the_slot_as_it_was() {
 /// factories; one that panics leaves the removed layer in place.
 #[test]
 fn a_factory_panicking_during_unwrap_leaves_the_slot_as_it_was() {
+    let _turn = turn();
     let slot = HookSlot::new("lifecycle::panicking_unwrap", |x: u32| x);
     let broken = Arc::new(AtomicBool::new(false));
     let breaks = Arc::clone(&broken);
@@ -113,6 +128,7 @@ fn a_factory_may_call_its_own_slot() {
 /// Two threads wrapping different keys at once both land, each once.
 #[test]
 fn concurrent_changes_of_different_keys_both_land() {
+    let _turn = turn();
     for round in 0..200 {
         let slot = HookSlot::new("lifecycle::race", |x: u64| x);
         let keys = ["left", "right"];
@@ -129,6 +145,7 @@ fn concurrent_changes_of_different_keys_both_land() {
 /// Dropping a slot releases every chain it published.
 #[test]
 fn dropping_a_slot_releases_its_chains() {
+    let _turn = turn();
     let captured = Arc::new(());
     {
         let slot = HookSlot::new("lifecycle::dropped", |x: u8| x);
@@ -148,4 +165,228 @@ fn dropping_a_slot_releases_its_chains() {
         assert!(Arc::strong_count(&captured) > 1);
     }
     assert_eq!(Arc::strong_count(&captured), 1);
+}
+
+/// A layer's factory that captures `held` (so its chain's lifetime shows in
+/// the strong count).
+fn holding(
+    held: &Arc<()>,
+) -> impl Fn(
+    Arc<instrument_once::hook::HookFn<u64, u64>>,
+) -> Arc<instrument_once::hook::HookFn<u64, u64>>
+       + Send
+       + Sync
+       + 'static {
+    let held = Arc::clone(held);
+    move |inner| {
+        let held = Arc::clone(&held);
+        Arc::new(move |x| {
+            let _ = &held;
+            inner(x)
+        })
+    }
+}
+
+/// Calls in flight through one slot hold back only the chains retired while
+/// they run, whichever slot retired them: a slot called all the time but
+/// never changed does not keep another slot's removed layers alive.
+#[test]
+fn a_busy_slot_does_not_hold_back_another_slots_chains() {
+    within_a_minute(|| {
+        let busy = Arc::new(HookSlot::new("lifecycle::busy", |x: u64| x));
+        let changed = HookSlot::new("lifecycle::changed", |x: u64| x);
+        let held = Arc::new(());
+        let stop = Arc::new(AtomicBool::new(false));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let (busy, stop) = (Arc::clone(&busy), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::black_box(busy.call(1));
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..200 {
+            changed.wrap_once("k", holding(&held));
+            changed.unwrap("k").unwrap();
+            // The calls in flight on the busy slot at the removal leave
+            // quickly; the ones after them do not hold the removed chain.
+            assert_eq!(changed.reclaim_within(Duration::from_secs(30)), 0);
+            assert_eq!(Arc::strong_count(&held), 1);
+        }
+        stop.store(true, Ordering::Relaxed);
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        changed.reclaim();
+        assert_eq!(Arc::strong_count(&held), 1);
+    });
+}
+
+/// `reclaim_within` waits for the calls in flight through a removed layer
+/// to leave, and drops what the layer captured before it returns; without
+/// it, the captures stay while a call holds them.
+#[test]
+fn reclaim_within_releases_the_layer_once_calls_in_flight_leave() {
+    within_a_minute(|| {
+        let slot = Arc::new(HookSlot::new("lifecycle::settle", |x: u64| x));
+        let held = Arc::new(());
+        slot.wrap_once("k", holding(&held));
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let in_flight = {
+            let slot = Arc::clone(&slot);
+            // A call that is inside the layer when the layer is removed,
+            // and leaves 5 ms later.
+            slot.wrap_once("slow", move |inner| {
+                let entered_tx = entered_tx.clone();
+                Arc::new(move |x| {
+                    let _ = entered_tx.send(());
+                    std::thread::sleep(Duration::from_millis(20));
+                    inner(x)
+                })
+            });
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || slot.call(1))
+        };
+        entered_rx.recv().unwrap();
+        slot.unwrap("k").unwrap();
+        // The call in flight holds the chains that hold the layer.
+        assert!(Arc::strong_count(&held) > 1);
+        assert_eq!(slot.reclaim_within(Duration::from_secs(30)), 0);
+        // Gone before `reclaim_within` returned: the call left meanwhile.
+        assert_eq!(Arc::strong_count(&held), 1);
+        assert_eq!(in_flight.join().unwrap(), 1);
+    });
+}
+
+/// Many threads adding layers of distinct keys at once, each factory slow:
+/// every change lands, none gives up (other threads' commits are progress,
+/// not a factory changing its own slot).
+#[test]
+fn many_concurrent_changes_all_land() {
+    within_a_minute(|| {
+        const THREADS: usize = 80;
+        const KEYS: [&str; THREADS] = {
+            let mut keys = [""; THREADS];
+            let names = [
+                "k00", "k01", "k02", "k03", "k04", "k05", "k06", "k07", "k08", "k09", "k10", "k11",
+                "k12", "k13", "k14", "k15", "k16", "k17", "k18", "k19", "k20", "k21", "k22", "k23",
+                "k24", "k25", "k26", "k27", "k28", "k29", "k30", "k31", "k32", "k33", "k34", "k35",
+                "k36", "k37", "k38", "k39", "k40", "k41", "k42", "k43", "k44", "k45", "k46", "k47",
+                "k48", "k49", "k50", "k51", "k52", "k53", "k54", "k55", "k56", "k57", "k58", "k59",
+                "k60", "k61", "k62", "k63", "k64", "k65", "k66", "k67", "k68", "k69", "k70", "k71",
+                "k72", "k73", "k74", "k75", "k76", "k77", "k78", "k79",
+            ];
+            let mut i = 0;
+            while i < THREADS {
+                keys[i] = names[i];
+                i += 1;
+            }
+            keys
+        };
+        let slot = HookSlot::new("lifecycle::contention", |x: u64| x);
+        instrument_once_tests::together(THREADS, |t| {
+            slot.wrap_once(KEYS[t], |inner| {
+                std::thread::sleep(Duration::from_micros(200));
+                Arc::new(move |x| inner(x) + 1)
+            });
+        });
+        assert_eq!(slot.layers().len(), THREADS);
+        assert_eq!(slot.call(0), THREADS as u64);
+    });
+}
+
+/// `hooks()` agrees with the slots while the same key is added and removed
+/// from two threads (with a call held open, so changes reclaim between
+/// their commit and their return), and lists nothing of a dropped slot.
+#[test]
+fn the_hooks_list_agrees_with_the_slot_under_racing_changes() {
+    within_a_minute(|| {
+        let slot = Arc::new(HookSlot::new("lifecycle::listing", |x: u64| x));
+        let (hold_tx, hold_rx) = mpsc::channel::<()>();
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let hold_rx = std::sync::Mutex::new(hold_rx);
+        let holder = {
+            let held_open = HookSlot::new("lifecycle::held_open", move |(): ()| {
+                let _ = entered_tx.send(());
+                let _ = hold_rx.lock().unwrap().recv();
+            });
+            std::thread::spawn(move || held_open.call(()))
+        };
+        entered_rx.recv().unwrap();
+        instrument_once_tests::together(2, |_| {
+            for _ in 0..40 {
+                slot.wrap_once("k", |inner| Arc::new(move |x| inner(x)));
+                let _ = slot.unwrap("k");
+            }
+        });
+        let listed = |slot_name: &str| hooks().iter().filter(|h| h.slot == slot_name).count();
+        assert_eq!(listed("lifecycle::listing"), slot.layers().len());
+        slot.wrap_once("k", |inner| Arc::new(move |x| inner(x)));
+        assert_eq!(listed("lifecycle::listing"), 1);
+        drop(hold_tx);
+        holder.join().unwrap();
+        drop(slot);
+        assert_eq!(listed("lifecycle::listing"), 0);
+    });
+}
+
+/// A captured value whose drop panics, freed by a later change: the panic
+/// reaches that change's caller after the change landed (wrapped, and
+/// listed by `hooks()`), and the other chains freed with it are still
+/// freed.
+#[test]
+fn a_capture_that_panics_when_dropped_spoils_nothing_else() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            assert!(std::thread::panicking(), "bomb dropped");
+        }
+    }
+    const KEYS: [&str; 15] = [
+        "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10", "k11", "k12", "k13", "k14",
+        "k15",
+    ];
+    let _turn = turn();
+    let slot = HookSlot::new("lifecycle::bomb", |x: u64| x);
+    let held = Arc::new(());
+    // Every chain built with this layer holds a bomb of its own.
+    slot.wrap_once("bomb", |inner| {
+        let bomb = Bomb;
+        Arc::new(move |x| {
+            let _ = &bomb;
+            inner(x)
+        })
+    });
+    slot.wrap_once("held", holding(&held));
+    // Each change retires a chain; the sixteenth retired one makes the
+    // change free what it can, and the first bomb goes off in there.
+    let mut exploded = None;
+    for key in KEYS {
+        if catch_unwind(AssertUnwindSafe(|| slot.wrap_once(key, |inner| inner))).is_err() {
+            exploded = Some(key);
+            break;
+        }
+    }
+    let key = exploded.expect("a change freed the retired chains");
+    assert!(slot.is_wrapped(key), "the change landed");
+    let listed: Vec<&str> = hooks()
+        .iter()
+        .filter(|h| h.slot == "lifecycle::bomb")
+        .map(|h| h.layer.key)
+        .collect();
+    assert_eq!(
+        listed,
+        slot.layers().iter().map(|l| l.key).collect::<Vec<_>>()
+    );
+    assert!(listed.contains(&key));
+    // Every retired chain was freed despite the panic: left are `held`
+    // itself, the layer's factory, and the current chain's layer.
+    assert_eq!(Arc::strong_count(&held), 3);
+    assert_eq!(slot.call(5), 5);
+    // The current chain holds a bomb too: it goes off when the slot drops,
+    // which still releases the rest.
+    assert!(catch_unwind(AssertUnwindSafe(move || drop(slot))).is_err());
+    assert_eq!(Arc::strong_count(&held), 1);
 }

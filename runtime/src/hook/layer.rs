@@ -175,9 +175,12 @@ fn all_layers() -> MutexGuard<'static, Vec<(&'static str, Arc<Layer>)>> {
     LAYERS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Lists a layer just added to slot `slot`.
-pub(crate) fn listed(slot: &'static str, layer: &Arc<Layer>) {
-    all_layers().push((slot, Arc::clone(layer)));
+/// Lists layers just added to slot `slot`.
+pub(crate) fn listed<'a>(slot: &'static str, added: impl IntoIterator<Item = &'a Arc<Layer>>) {
+    let added: Vec<&Arc<Layer>> = added.into_iter().collect();
+    if !added.is_empty() {
+        all_layers().extend(added.into_iter().map(|l| (slot, Arc::clone(l))));
+    }
 }
 
 /// Takes removed layers off the list.

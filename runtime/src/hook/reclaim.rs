@@ -11,8 +11,8 @@
 //!
 //! # The protocol
 //!
-//! * Every thread that calls through a slot has a [`Reader`] record in its
-//!   thread-local storage: one word, `epoch, attached, depth`. Entering its
+//! * Every thread that calls through a slot has a [`Reader`] record (its
+//!   thread-local storage points at it): one word, `epoch, depth`. Entering its
 //!   outermost slot call, a thread stores the global epoch there with depth
 //!   1; a nested call only raises the depth; leaving lowers it (a release
 //!   store). Only the owning thread writes its record: plain stores, no
@@ -37,24 +37,36 @@
 //! sees the new one. Where the system call is missing (other systems, old
 //! kernels), readers issue a real fence and the writer a plain one.
 //!
-//! A thread whose record is gone (a slot called from a thread-local
-//! destructor at thread exit) counts itself in a shared counter instead,
-//! with read-modify-writes; while it is non-zero, nothing is freed.
+//! A thread without a record (a slot called from a thread-local destructor
+//! at thread exit), and a call nested deeper than a record can count
+//! (65,535 slot calls), count themselves in a shared counter instead, with
+//! read-modify-writes and a full fence; while it is non-zero, nothing is
+//! freed.
+//!
+//! Records are allocated once and never freed: a thread that exits takes
+//! its record off the list and puts it in a pool for the next thread. So
+//! the list never points at freed memory, whatever order a platform
+//! destroys thread-locals in (on some, even a `const` thread-local without
+//! a destructor is freed at thread exit); a thread reaches its record
+//! through a pointer in its thread-local storage.
+//!
+//! Every call announces the *global* epoch (a word only changes write, on
+//! its own cache line): a call through a slot that never changes must not
+//! hold back chains retired by other slots.
 //!
 //! A call that never returns keeps every chain retired after it started.
+//! After `fork`, the child keeps the records of the parent's other threads
+//! as they were: if one was inside a slot call, the child frees nothing.
 
-use std::ptr::NonNull;
+use std::cell::Cell;
 
 use crate::sync::{compiler_fence, fence, global, lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Low bits of a record: how deeply the thread is nested in slot calls.
-const DEPTH_BITS: u32 = 15;
+const DEPTH_BITS: u32 = 16;
 const DEPTH_MASK: u64 = (1 << DEPTH_BITS) - 1;
-/// Set while the record is in the domain's list (from the thread's first
-/// slot call until its thread-locals are destroyed).
-const ATTACHED: u64 = 1 << DEPTH_BITS;
 /// Where the epoch starts in a record.
-const EPOCH_SHIFT: u32 = DEPTH_BITS + 1;
+const EPOCH_SHIFT: u32 = DEPTH_BITS;
 /// Low bit of the global epoch word: readers must fence (no asymmetric
 /// barrier, or not registered yet). The count is in the bits above, so a
 /// reader learns both with the one load it makes anyway.
@@ -62,134 +74,168 @@ const FENCE: u64 = 1;
 /// What one advance adds to the epoch word.
 const STEP: u64 = 2;
 
-/// One thread's announcement (see the module documentation), in the
-/// thread's own thread-local storage: a call reaches it without following a
-/// pointer. Only its thread writes it.
+/// One thread's announcement (see the module documentation). Only its
+/// thread writes it.
 pub(crate) struct Reader {
     state: AtomicU64,
 }
 
-/// A record in the domain's list: the address of a thread's [`Reader`].
-struct Listed(NonNull<Reader>);
+/// The records: those of live threads (listed), and those of exited ones
+/// (free, for the next thread).
+struct Records {
+    listed: Vec<&'static Reader>,
+    free: Vec<&'static Reader>,
+}
 
-// SAFETY: a `Listed` is only dereferenced under the domain's lock, and a
-// thread takes its record out of the list (under that lock) before its
-// thread-local storage goes away (`Owner::drop`).
-#[allow(unsafe_code)]
-unsafe impl Send for Listed {}
+/// The global epoch word, alone on its cache line: every call reads it,
+/// only changes write it.
+#[repr(align(128))]
+struct Epoch(AtomicU64);
 
 /// The global state of the protocol.
 pub(crate) struct Domain {
-    epoch: AtomicU64,
-    readers: Mutex<Vec<Listed>>,
-    /// Calls in progress on threads without a record.
+    epoch: Epoch,
+    records: Mutex<Records>,
+    /// Calls in progress without a record (or too deeply nested for it).
     untracked: AtomicUsize,
 }
 
 global! {
     /// The one domain of the process.
     DOMAIN: Domain = Domain {
-        epoch: AtomicU64::new(STEP | FENCE),
-        readers: Mutex::new(Vec::new()),
+        epoch: Epoch(AtomicU64::new(STEP | FENCE)),
+        records: Mutex::new(Records { listed: Vec::new(), free: Vec::new() }),
         untracked: AtomicUsize::new(0),
     };
 }
 
 #[cfg(not(loom))]
 std::thread_local! {
-    /// This thread's record. No destructor, so reaching it is a plain
-    /// thread-local access (and it outlives [`OWNER`], which takes it out
-    /// of the list when the thread exits).
-    static READER: Reader = const { Reader { state: AtomicU64::new(0) } };
-    static OWNER: Owner = const { Owner(std::cell::Cell::new(None)) };
+    /// This thread's record, once it has one. No destructor: reaching it
+    /// is a plain thread-local access.
+    static READER: Cell<Option<&'static Reader>> = const { Cell::new(None) };
+    static OWNER: Owner = const { Owner(Cell::new(None)) };
 }
 
-// Loom keeps thread-locals in storage that may move as more are created,
-// and destroys them all: the record is leaked so it stays put and alive.
 #[cfg(loom)]
 loom::thread_local! {
-    static READER: &'static Reader = Box::leak(Box::new(Reader { state: AtomicU64::new(0) }));
-    static OWNER: Owner = Owner(std::cell::Cell::new(None));
+    static READER: Cell<Option<&'static Reader>> = Cell::new(None);
+    static OWNER: Owner = Owner(Cell::new(None));
 }
 
-/// Takes this thread's record out of the list when the thread exits. It
-/// holds the record's address itself: thread-locals are destroyed in no
-/// particular order. (Under loom, whose globals may be gone when a model's
-/// thread-locals are destroyed, records stay listed: they are leaked, and
+/// Gives this thread's record back when the thread exits: off the list,
+/// idle, into the pool. It holds the record itself: thread-locals are
+/// destroyed in no particular order. (Under loom, whose globals may be
+/// gone when a model's thread-locals are destroyed, records stay listed:
 /// an exited thread's record reads as idle.)
-struct Owner(std::cell::Cell<Option<NonNull<Reader>>>);
+struct Owner(Cell<Option<&'static Reader>>);
 
 #[cfg(not(loom))]
 impl Drop for Owner {
-    #[allow(unsafe_code)]
     fn drop(&mut self) {
         if let Some(reader) = self.0.take() {
-            lock(&DOMAIN.get().readers).retain(|l| l.0 != reader);
-            // SAFETY: the record outlives this thread-local (it has no
-            // destructor, or is leaked under loom). Not in a call
-            // (thread-locals are destroyed between calls): later calls on
-            // this thread count in the shared counter.
-            unsafe { reader.as_ref() }.state.store(0, Ordering::Relaxed);
+            // Later calls on this thread (from other thread-local
+            // destructors) count in the shared counter.
+            let _ = READER.try_with(|r| r.set(None));
+            let mut records = lock(&DOMAIN.get().records);
+            records.listed.retain(|l| !std::ptr::eq(*l, reader));
+            // Not in a call: thread-locals are destroyed between calls.
+            reader.state.store(0, Ordering::Relaxed);
+            records.free.push(reader);
         }
     }
 }
 
 /// One call through a slot, from entry to exit: while it lives, no chain
-/// the call can have loaded is freed. It holds what the thread's record
-/// held before the call, which the exit puts back: a store that does not
-/// wait on reading the record again.
-pub(crate) struct Entered(u64);
-
-/// Enters a call (see the module documentation). `epoch` is the slot's copy
-/// of the global epoch word: every value it holds is one the global word
-/// held, stored after the change that produced it (see [`retire`]), so a
-/// call that reads it sees that change's chain, and nothing newer is
-/// announced than the call can see.
-#[inline]
-pub(crate) fn enter(epoch: &AtomicU64) -> Entered {
-    READER.with(|reader| {
-        let reader: &Reader = reader;
-        let before = reader.state.load(Ordering::Relaxed);
-        // The common case in one compare: attached, and in no slot call.
-        if before & (ATTACHED | DEPTH_MASK) == ATTACHED {
-            announce(reader, epoch);
-        } else {
-            return enter_other(reader, before, epoch);
-        }
-        Entered(before)
-    })
+/// the call can have loaded is freed. It holds the thread's record and
+/// what the record held before the call, which the exit puts back: a store
+/// that does not wait on reading the record again. Without a record, the
+/// call is counted in the shared counter.
+pub(crate) struct Entered {
+    reader: Option<&'static Reader>,
+    before: u64,
 }
 
-/// A nested call, or the thread's first, or one without a record.
-#[inline(never)]
-fn enter_other(reader: &Reader, before: u64, epoch: &AtomicU64) -> Entered {
-    if before & DEPTH_MASK != 0 {
-        // Nested: the outer call's announcement covers every chain this
-        // call can load (any of them is retired with a later tag).
-        reader.state.store(before + 1, Ordering::Relaxed);
-        Entered(before)
-    } else {
-        enter_slow(reader, epoch)
+/// Enters a call (see the module documentation).
+#[inline]
+pub(crate) fn enter() -> Entered {
+    match READER.try_with(Cell::get) {
+        Ok(Some(reader)) => {
+            let before = reader.state.load(Ordering::Relaxed);
+            // The common case in one compare: in no slot call.
+            if before & DEPTH_MASK == 0 {
+                announce(reader);
+                Entered {
+                    reader: Some(reader),
+                    before,
+                }
+            } else {
+                enter_nested(reader, before)
+            }
+        }
+        _ => enter_slow(),
     }
 }
 
-/// First call on this thread (attaches its record), or a call while the
+/// A nested call: the outer call's announcement covers every chain this
+/// call can load (any of them is retired with a later tag). Past what the
+/// record can count, the call is counted in the shared counter.
+#[inline(never)]
+fn enter_nested(reader: &'static Reader, before: u64) -> Entered {
+    if before & DEPTH_MASK == DEPTH_MASK {
+        return untracked();
+    }
+    reader.state.store(before + 1, Ordering::Relaxed);
+    Entered {
+        reader: Some(reader),
+        before,
+    }
+}
+
+/// First call on this thread (takes a record), or a call while the
 /// thread's thread-locals are being destroyed (counted in the shared
 /// counter).
 #[cold]
 #[inline(never)]
-fn enter_slow(reader: &Reader, epoch: &AtomicU64) -> Entered {
+fn enter_slow() -> Entered {
     let domain = DOMAIN.get();
-    let record = NonNull::from(reader);
-    if OWNER.try_with(|owner| owner.0.set(Some(record))).is_ok() {
-        lock(&domain.readers).push(Listed(record));
-        announce(reader, epoch);
-        Entered(ATTACHED)
-    } else {
-        // A read-modify-write is a full fence: the writer sees the count,
-        // or this call sees the new chain.
-        domain.untracked.fetch_add(1, Ordering::SeqCst);
-        Entered(0)
+    let attached = OWNER.try_with(|owner| {
+        let reader = {
+            let mut records = lock(&domain.records);
+            let reader = records.free.pop().unwrap_or_else(|| {
+                Box::leak(Box::new(Reader {
+                    state: AtomicU64::new(0),
+                }))
+            });
+            records.listed.push(reader);
+            reader
+        };
+        owner.0.set(Some(reader));
+        reader
+    });
+    match attached {
+        Ok(reader) if READER.try_with(|r| r.set(Some(reader))).is_ok() => {
+            announce(reader);
+            Entered {
+                reader: Some(reader),
+                before: 0,
+            }
+        }
+        // The record stays with the owner, which gives it back at exit.
+        _ => untracked(),
+    }
+}
+
+/// A call counted in the shared counter: the writer sees the count (then
+/// frees nothing), or this call sees the new chain.
+#[cold]
+#[inline(never)]
+fn untracked() -> Entered {
+    DOMAIN.get().untracked.fetch_add(1, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
+    Entered {
+        reader: None,
+        before: 0,
     }
 }
 
@@ -197,11 +243,11 @@ fn enter_slow(reader: &Reader, epoch: &AtomicU64) -> Entered {
 /// reader's side of the barrier (ordering only, when the writer's barrier
 /// makes up for it).
 #[inline]
-fn announce(reader: &Reader, epoch: &AtomicU64) {
-    let epoch = epoch.load(Ordering::Acquire);
+fn announce(reader: &Reader) {
+    let epoch = DOMAIN.get().epoch.0.load(Ordering::Acquire);
     reader
         .state
-        .store(epoch << EPOCH_SHIFT | ATTACHED | 1, Ordering::Relaxed);
+        .store(epoch << EPOCH_SHIFT | 1, Ordering::Relaxed);
     if epoch & FENCE == 0 {
         compiler_fence(Ordering::SeqCst);
     } else {
@@ -212,54 +258,55 @@ fn announce(reader: &Reader, epoch: &AtomicU64) {
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
-        let before = self.0;
-        if before & ATTACHED == 0 {
-            DOMAIN.get().untracked.fetch_sub(1, Ordering::Release);
-        } else {
+        match self.reader {
             // Everything the call did with the chain happens before this.
-            READER.with(|reader| {
-                let reader: &Reader = reader;
-                reader.state.store(before, Ordering::Release);
-            });
+            Some(reader) => reader.state.store(self.before, Ordering::Release),
+            None => {
+                DOMAIN.get().untracked.fetch_sub(1, Ordering::Release);
+            }
         }
     }
 }
 
-/// The global epoch word, for a new slot's copy. Registers the process for
-/// the asymmetric barrier first, so slots start with readers that need no
-/// fence.
-pub(crate) fn current_epoch() -> u64 {
-    barrier::init();
-    DOMAIN.get().epoch.load(Ordering::Acquire)
+/// Whether this thread is inside a call through a slot (counted on its
+/// record; calls without one are not seen).
+pub(crate) fn in_call() -> bool {
+    matches!(
+        READER.try_with(Cell::get),
+        Ok(Some(reader)) if reader.state.load(Ordering::Relaxed) & DEPTH_MASK != 0
+    )
 }
 
-/// Advances the epoch after a slot replaced its chain, and updates the
-/// slot's copy; returns the tag of the replaced chain.
-pub(crate) fn retire(slot_epoch: &AtomicU64) -> u64 {
-    let before = DOMAIN.get().epoch.fetch_add(STEP, Ordering::AcqRel);
-    slot_epoch.fetch_max(before + STEP, Ordering::Release);
+/// Registers the process for the asymmetric barrier (at a slot's
+/// creation), so calls need no fence from the start.
+pub(crate) fn init() {
+    barrier::init();
+}
+
+/// Advances the epoch after a slot replaced its chain; returns the tag of
+/// the replaced chain.
+pub(crate) fn retire() -> u64 {
+    let before = DOMAIN.get().epoch.0.fetch_add(STEP, Ordering::AcqRel);
     before / STEP
 }
 
 /// The oldest tag that may not be freed yet: chains tagged below it may be
 /// (0 when nothing may be freed now). A chain retired after this starts has
 /// a tag at least the epoch read first, so it is never below the result.
-#[allow(unsafe_code)]
 pub(crate) fn oldest_in_use() -> u64 {
     let domain = DOMAIN.get();
-    let now = domain.epoch.load(Ordering::Acquire) / STEP;
+    let now = domain.epoch.0.load(Ordering::Acquire) / STEP;
     if !heavy_barrier() {
         return 0;
     }
     if domain.untracked.load(Ordering::Acquire) > 0 {
         return 0;
     }
-    let readers = lock(&domain.readers);
-    readers
+    let records = lock(&domain.records);
+    records
+        .listed
         .iter()
-        // SAFETY: listed records are alive while they are listed, and the
-        // list is locked (see `Listed`).
-        .map(|l| unsafe { l.0.as_ref() }.state.load(Ordering::Acquire))
+        .map(|r| r.state.load(Ordering::Acquire))
         .filter(|state| state & DEPTH_MASK != 0)
         .map(|state| (state >> EPOCH_SHIFT) / STEP)
         .fold(now, u64::min)
@@ -306,6 +353,7 @@ mod barrier {
                 super::DOMAIN
                     .get()
                     .epoch
+                    .0
                     .fetch_and(!super::FENCE, Ordering::SeqCst);
             }
         });
@@ -345,4 +393,87 @@ enum Heavy {
     Unavailable,
     /// The system call failed although readers rely on it.
     Failed,
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Calls nested deeper than a record counts are counted in the shared
+    /// counter, so nothing is freed while they run; leaving them all puts
+    /// the record back as it was. (A record whose depth overflowed into the
+    /// epoch would read as idle, and let a chain in use be freed.)
+    #[test]
+    fn calls_nested_past_what_a_record_counts_still_hold_reclamation() {
+        // On a thread of its own: its record starts idle.
+        std::thread::spawn(|| {
+            let mut entered: Vec<Entered> = Vec::new();
+            for _ in 0..DEPTH_MASK {
+                entered.push(enter());
+            }
+            let reader = READER.with(Cell::get).expect("attached at the first call");
+            assert_eq!(
+                reader.state.load(Ordering::Relaxed) & DEPTH_MASK,
+                DEPTH_MASK
+            );
+            let untracked_before = DOMAIN.get().untracked.load(Ordering::Relaxed);
+            // Two more: past the record's count.
+            entered.push(enter());
+            entered.push(enter());
+            assert_eq!(
+                DOMAIN.get().untracked.load(Ordering::Relaxed),
+                untracked_before + 2
+            );
+            assert_eq!(
+                reader.state.load(Ordering::Relaxed) & DEPTH_MASK,
+                DEPTH_MASK
+            );
+            assert!(in_call());
+            // Nothing may be freed now.
+            assert_eq!(oldest_in_use(), 0);
+            while let Some(e) = entered.pop() {
+                drop(e);
+            }
+            assert_eq!(reader.state.load(Ordering::Relaxed) & DEPTH_MASK, 0);
+            assert!(!in_call());
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// An exited thread's record goes back to the pool, off the list, and
+    /// the next thread takes it: records are never freed, and their number
+    /// is the most threads that called through slots at once.
+    #[test]
+    fn records_of_exited_threads_are_reused() {
+        let first = std::thread::spawn(|| {
+            drop(enter());
+            READER
+                .with(Cell::get)
+                .map(|r| std::ptr::from_ref(r) as usize)
+        })
+        .join()
+        .unwrap()
+        .expect("attached");
+        let listed = |addr: usize| {
+            lock(&DOMAIN.get().records)
+                .listed
+                .iter()
+                .any(|r| std::ptr::from_ref(*r) as usize == addr)
+        };
+        assert!(!listed(first), "taken off the list at thread exit");
+        // Some thread takes it over (other tests may be taking records too).
+        let taken = (0..100).any(|_| {
+            std::thread::spawn(move || {
+                drop(enter());
+                READER
+                    .with(Cell::get)
+                    .map(|r| std::ptr::from_ref(r) as usize)
+                    == Some(first)
+            })
+            .join()
+            .unwrap()
+        });
+        assert!(taken);
+    }
 }

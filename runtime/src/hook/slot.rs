@@ -17,17 +17,23 @@
 //! runs it, with no lock and no reference count. The replaced chain is
 //! retired, tagged with the epoch of [`super::reclaim`], and freed (with the
 //! values its layers captured) once no call can still be inside it: at the
-//! next removal of a layer, every [`RECLAIM_EVERY`] changes, by
-//! [`HookSlot::reclaim`], and when the slot is dropped.
+//! removal of a layer, every [`RECLAIM_EVERY`] changes, by
+//! [`HookSlot::reclaim`] and [`HookSlot::reclaim_within`] (which waits for
+//! calls in flight to leave), and when the slot is dropped.
+//!
+//! The process-wide list of layers ([`super::hooks()`]) is updated in the
+//! commit, under the slot's lock, so it always agrees with the slots.
 
+use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::layer::{self, AlreadyWrapped, HookFn, Layer, LayerInfo, NotWrapped};
 use super::reclaim;
-use crate::sync::{lock, AtomicPtr, AtomicU64, Mutex, MutexGuard, Ordering, UnsafeCell};
+use crate::sync::{lock, sleep, AtomicPtr, Mutex, MutexGuard, Ordering, UnsafeCell};
 
 /// A factory: builds a layer around the function beneath it.
 type Factory<A, R> = Arc<dyn Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync>;
@@ -46,10 +52,31 @@ type ChainCell<A, R> = UnsafeCell<Chain<A, R>>;
 /// Retired chains pile up to this many before a change frees what it can.
 pub(crate) const RECLAIM_EVERY: usize = 16;
 
-/// How often a change is rebuilt because other changes keep committing
-/// first, before it gives up (a factory that changes its own slot every
-/// time it runs would otherwise never finish).
+/// How often a change is rebuilt because a change made by its own
+/// factories committed first, before it gives up (a factory that changes
+/// its own slot every time it runs would otherwise never finish). Changes
+/// of other threads that commit first do not count: each of them is
+/// progress.
 const MAX_ATTEMPTS: usize = 64;
+
+/// The longest sleep between two attempts of [`HookSlot::reclaim_within`].
+const MAX_PAUSE: Duration = Duration::from_millis(10);
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// Changes this thread committed (to any slot): a change whose rebuild
+    /// saw this move knows its own factories raced it.
+    static COMMITS: Cell<u64> = const { Cell::new(0) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static COMMITS: Cell<u64> = Cell::new(0);
+}
+
+fn commits() -> u64 {
+    COMMITS.try_with(Cell::get).unwrap_or(0)
+}
 
 struct Entry<A, R> {
     layer: Arc<Layer>,
@@ -68,7 +95,8 @@ impl<A, R> Clone for Entry<A, R> {
 /// A chain that was replaced, and its epoch tag.
 struct Retired<A: 'static, R: 'static> {
     tag: u64,
-    chain: Published<A, R>,
+    /// Held to be dropped (freed) when no call can be running it.
+    _chain: Published<A, R>,
 }
 
 /// A chain handed to the current pointer: owned by the slot, possibly
@@ -92,16 +120,17 @@ impl<A, R> Published<A, R> {
     fn as_ptr(&self) -> *mut ChainCell<A, R> {
         self.0.as_ptr()
     }
+}
 
-    /// Frees the chain.
-    ///
-    /// The caller guarantees that no call can still be running it: it was
-    /// replaced and `reclaim` said so, or the slot itself is being dropped.
+impl<A, R> Drop for Published<A, R> {
+    /// Frees the chain. A `Published` is dropped only when no call can
+    /// still be running it: it was replaced and `reclaim` said so, or the
+    /// slot itself is being dropped (calls borrow the slot).
     #[allow(unsafe_code)]
-    fn free(self) {
+    fn drop(&mut self) {
         // SAFETY: the pointer came from `Box::leak` in `new`, is freed only
-        // here, once (`self` is consumed), and no call holds it (the
-        // caller's guarantee).
+        // here, once (a `Published` is never copied), and no call holds it
+        // (see above).
         let cell = unsafe { Box::from_raw(self.0.as_ptr()) };
         // The exclusive access loom checks against every call's.
         cell.with_mut(|_| ());
@@ -147,9 +176,6 @@ pub struct HookSlot<A: 'static, R: 'static> {
     name: &'static str,
     /// The current chain (the state's `current`).
     current: AtomicPtr<ChainCell<A, R>>,
-    /// This slot's copy of the reclamation epoch, read by every call (see
-    /// `reclaim::enter`).
-    epoch: AtomicU64,
     state: Mutex<State<A, R>>,
 }
 
@@ -168,10 +194,10 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
             Box::new(move |a| f(a))
         });
         let current = Published::new(plain());
+        reclaim::init();
         HookSlot {
             name,
             current: AtomicPtr::new(current.as_ptr()),
-            epoch: AtomicU64::new(reclaim::current_epoch()),
             state: Mutex::new(State {
                 original,
                 plain,
@@ -205,7 +231,7 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     #[inline]
     #[allow(unsafe_code)]
     pub fn call(&self, args: A) -> R {
-        let _entered = reclaim::enter(&self.epoch);
+        let _entered = reclaim::enter();
         // SAFETY: `current` always points at a live chain: one is freed only
         // after it was replaced and every call that may have loaded it has
         // left (`reclaim`), and `_entered` keeps this call among those until
@@ -305,8 +331,9 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// # Panics
     ///
     /// If a factory panics (the panic is passed on; the slot is unchanged),
-    /// or if other changes committed first on 64 attempts in a row (a
-    /// factory that changes its own slot every time it runs).
+    /// or if changes its own factories made committed first on 64 attempts
+    /// in a row (a factory that changes its own slot every time it runs).
+    /// Changes other threads commit first only make it build again.
     #[track_caller]
     pub fn try_wrap(
         &self,
@@ -329,14 +356,17 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
             layers.push(entry.clone());
             Ok(())
         })?;
-        layer::listed(self.name, &entry.layer);
         Ok(entry.layer.info())
     }
 
     /// Removes the layer with `key` and rebuilds the chain from the original
     /// with the remaining layers, in their order. What the removed layer
-    /// captured is dropped once no call can still be running it (usually
-    /// before this returns). A factory that panics while the chain is
+    /// captured is dropped once no call can still be running it: before
+    /// this returns when no call through any slot was in flight at the
+    /// removal; otherwise at a later change, or by [`HookSlot::reclaim`],
+    /// or [`HookSlot::reclaim_within`], which waits for those calls to
+    /// leave (call it when the captures hold something that must go now,
+    /// such as a connection). A factory that panics while the chain is
     /// rebuilt leaves the slot as it was.
     ///
     /// ```
@@ -357,7 +387,6 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     ///
     /// As [`HookSlot::try_wrap`].
     pub fn unwrap(&self, key: &str) -> Result<(), NotWrapped> {
-        let mut removed = None;
         self.change(|layers| {
             let Some(pos) = layers.iter().position(|e| e.layer.key == key) else {
                 return Err(NotWrapped {
@@ -365,13 +394,10 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
                     key: key.to_owned(),
                 });
             };
-            removed = Some(layers.remove(pos));
+            layers.remove(pos);
             Ok(())
         })?;
-        if let Some(removed) = removed {
-            layer::unlisted([&removed.layer]);
-        }
-        // The removed layer's captures go as soon as possible.
+        // The removed layer's captures go now if no call holds them.
         self.reclaim();
         Ok(())
     }
@@ -407,11 +433,44 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
             freed
         };
         let kept = self.lock().retired.len();
-        // Outside the lock: dropping the captures runs the user's code.
-        for retired in freed {
-            retired.chain.free();
-        }
+        // Outside the lock: dropping the captures runs the user's code. (A
+        // capture whose drop panics does not keep the others: the vector
+        // drops the rest, and the panic reaches the caller.)
+        drop(freed);
         kept
+    }
+
+    /// Like [`HookSlot::reclaim`], but waits (sleeping, ever longer, up to
+    /// 10 ms at a time) for the calls in flight to leave, until nothing is
+    /// kept or `timeout` has passed; returns how many replaced chains are
+    /// still kept. It does not wait from inside a call through a slot
+    /// (that call itself would keep them).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let pool = Arc::new("connections");
+    /// let slot = instrument_once::hook::HookSlot::new("db::query", |q: u32| q);
+    /// let held = Arc::clone(&pool);
+    /// slot.wrap_once("pool", move |inner| {
+    ///     let held = Arc::clone(&held);
+    ///     Arc::new(move |q| { let _ = &held; inner(q) })
+    /// });
+    /// slot.unwrap("pool").unwrap();
+    /// assert_eq!(slot.reclaim_within(Duration::from_secs(1)), 0);
+    /// assert_eq!(Arc::strong_count(&pool), 1);
+    /// ```
+    pub fn reclaim_within(&self, timeout: Duration) -> usize {
+        let since = Instant::now();
+        let mut pause = Duration::from_micros(10);
+        loop {
+            let kept = self.reclaim();
+            if kept == 0 || reclaim::in_call() || since.elapsed() >= timeout {
+                return kept;
+            }
+            sleep(pause.min(timeout.saturating_sub(since.elapsed())));
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
     }
 
     /// Applies `edit` to a copy of the layers, builds the chain they make
@@ -421,7 +480,8 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
         &self,
         mut edit: impl FnMut(&mut Vec<Entry<A, R>>) -> Result<(), E>,
     ) -> Result<(), E> {
-        for _ in 0..MAX_ATTEMPTS {
+        let mut raced_by_own = 0;
+        loop {
             let (version, mut layers, original, plain) = {
                 let state = self.lock();
                 (
@@ -432,35 +492,57 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
                 )
             };
             edit(&mut layers)?;
+            let own_before = commits();
             let chain = build(&original, &plain, &layers);
             let mut state = self.lock();
             if state.version != version {
                 drop(state);
                 // Never published: no call can hold it.
                 drop(chain);
+                if commits() != own_before {
+                    raced_by_own += 1;
+                    assert!(
+                        raced_by_own < MAX_ATTEMPTS,
+                        "hook `{}`: a change made by its own wrapper factories committed first \
+                         on {MAX_ATTEMPTS} attempts in a row; does a wrapper factory change its \
+                         own slot every time it runs?",
+                        self.name
+                    );
+                }
                 continue;
             }
+            // The process-wide list follows the commit, under the lock.
+            let added = layers
+                .iter()
+                .filter(|e| !state.layers.iter().any(|o| Arc::ptr_eq(&o.layer, &e.layer)));
+            layer::listed(self.name, added.map(|e| &e.layer));
+            layer::unlisted(
+                state
+                    .layers
+                    .iter()
+                    .filter(|o| !layers.iter().any(|e| Arc::ptr_eq(&o.layer, &e.layer)))
+                    .map(|o| &o.layer),
+            );
             let replaced = std::mem::replace(&mut state.current, Published::new(chain));
             self.current
                 .store(state.current.as_ptr(), Ordering::Release);
             state.retired.push(Retired {
-                tag: reclaim::retire(&self.epoch),
-                chain: replaced,
+                tag: reclaim::retire(),
+                _chain: replaced,
             });
-            state.layers = layers;
+            let old_layers = std::mem::replace(&mut state.layers, layers);
             state.version += 1;
             let pile = state.retired.len();
             drop(state);
+            // Outside the lock: a removed layer's factory may hold values
+            // whose drop runs the user's code.
+            drop(old_layers);
+            let _ = COMMITS.try_with(|c| c.set(c.get() + 1));
             if pile >= RECLAIM_EVERY {
                 self.reclaim();
             }
             return Ok(());
         }
-        panic!(
-            "hook `{}`: other changes committed first on {MAX_ATTEMPTS} attempts in a row; \
-             does a wrapper factory change its own slot every time it runs?",
-            self.name
-        );
     }
 
     fn lock(&self) -> MutexGuard<'_, State<A, R>> {
@@ -502,15 +584,19 @@ fn build<A: 'static, R: 'static>(
 
 impl<A: 'static, R: 'static> Drop for HookSlot<A, R> {
     fn drop(&mut self) {
-        let mut state = self.lock();
-        layer::unlisted(state.layers.iter().map(|e| &e.layer));
-        // No call can be running: calls borrow the slot.
-        for retired in state.retired.drain(..) {
-            retired.chain.free();
-        }
-        // The state's own handle is dropped with it without freeing
-        // (`Published` has no destructor): this one frees the chain.
-        Published(state.current.0).free();
+        let (retired, layers) = {
+            let mut state = self.lock();
+            layer::unlisted(state.layers.iter().map(|e| &e.layer));
+            (
+                std::mem::take(&mut state.retired),
+                std::mem::take(&mut state.layers),
+            )
+        };
+        // No call can be running: calls borrow the slot. Outside the lock:
+        // dropping the captures runs the user's code. (The current chain
+        // goes with the state, after these.)
+        drop(retired);
+        drop(layers);
     }
 }
 
