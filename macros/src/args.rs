@@ -117,6 +117,11 @@ options! {
     timing: bool = "timing" => boolean,
     /// `stats = false`.
     stats: bool = "stats" => boolean,
+    /// `request`: each call of the function is one request.
+    request: () = "request" => |_| Ok(()),
+    /// `repeats_by(a, b)`: the arguments whose equal values make a call a
+    /// repeat of an earlier one in its request.
+    repeats_by: Vec<Ident> = "repeats_by" => skip_list,
 }
 
 /// One of tracing's five levels, by name.

@@ -317,9 +317,40 @@ impl Plan<'_> {
     }
 
     /// `let __io_call = ..;`, returning `Err` early under
-    /// `on_overflow = "error"`. Spanned at the function's name, so an
-    /// overflow panic is located at the function.
-    fn enter(&self, p: &TokenStream, asyncness: bool, at: Span) -> TokenStream {
+    /// `on_overflow = "error"`, then the call's `repeats_by` key. Spanned at
+    /// the function's name, so an overflow panic is located at the
+    /// function.
+    fn enter(
+        &self,
+        p: &TokenStream,
+        asyncness: bool,
+        at: Span,
+        inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
+    ) -> TokenStream {
+        let Some(repeats_by) = &self.args.repeats_by else {
+            return self.entered(p, asyncness, at, &TokenStream::new());
+        };
+        let entered = self.entered(p, asyncness, at, &quote!(mut));
+        // The key: the named parameters this function has, by reference.
+        let params = ast::params(inputs);
+        let keys = repeats_by
+            .value
+            .iter()
+            .filter(|name| params.iter().any(|p| p.ident == **name));
+        quote! {
+            #entered
+            __io_call.repeats_by(&(#(&#keys,)*));
+        }
+    }
+
+    /// `let __io_call = ..;` (see [`Plan::enter`]).
+    fn entered(
+        &self,
+        p: &TokenStream,
+        asyncness: bool,
+        at: Span,
+        mutability: &TokenStream,
+    ) -> TokenStream {
         let (ty, enter, try_enter) = if asyncness {
             ("AsyncCall", "start", "try_start")
         } else {
@@ -342,7 +373,7 @@ impl Plan<'_> {
         {
             let try_enter = call(try_enter);
             quote! {
-                let __io_call = match #try_enter {
+                let #mutability __io_call = match #try_enter {
                     #p::Ok(__io_call) => __io_call,
                     #p::Err(__io_e) => return #p::Err(#p::From::from(__io_e)),
                 };
@@ -350,8 +381,33 @@ impl Plan<'_> {
         } else {
             let enter = call(enter);
             quote! {
-                let __io_call = #enter;
+                let #mutability __io_call = #enter;
             }
+        }
+    }
+
+    /// For `request`: `let __io_request = ..;` before the call is entered
+    /// (a sync function's request ends when it is dropped, after the
+    /// call's end).
+    fn request_guard(&self, p: &TokenStream) -> TokenStream {
+        if self.args.request.is_some() {
+            quote! {
+                let __io_request = #p::request_guard(__IO_SITE.qualified_name());
+            }
+        } else {
+            TokenStream::new()
+        }
+    }
+
+    /// For `request` on an async function: its instrumented body as one
+    /// request, following the future.
+    fn request_future(&self, p: &TokenStream, body: TokenStream) -> TokenStream {
+        if self.args.request.is_some() {
+            quote! {
+                #p::request_scope_async(__IO_SITE.qualified_name(), async move { #body }).await
+            }
+        } else {
+            body
         }
     }
 }
@@ -527,7 +583,8 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     let events = plan.events(&p);
     let is_err = plan.is_err(&p);
     let level = plan.args.level().tokens(&p);
-    let enter = plan.enter(&p, sig.asyncness.is_some(), sig.ident.span());
+    let enter = plan.enter(&p, sig.asyncness.is_some(), sig.ident.span(), &sig.inputs);
+    let request_guard = plan.request_guard(&p);
     let follows = plan.follows_from();
     let annot = if let Some(ty) = ret {
         let ty = ast::erase_impl_trait(ty);
@@ -546,10 +603,13 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         let inner = async_inner(plan, &mut sig, &block, &fake, &annot, &events);
         let classify = quote!(|__io_ref| #is_err);
         let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
-        quote! {
-            #enter
-            #drive
-        }
+        plan.request_future(
+            &p,
+            quote! {
+                #enter
+                #drive
+            },
+        )
     } else {
         let span = sync_span(&p, &level, &span, &follows);
         let needs_value =
@@ -578,6 +638,7 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
             }
         };
         quote! {
+            #request_guard
             #enter
             #span
             #run
@@ -766,7 +827,7 @@ fn async_trait_style(
     let events = plan.events(&p);
     let is_err = plan.is_err(&p);
     let level = plan.args.level().tokens(&p);
-    let enter = plan.enter(&p, true, f.sig.ident.span());
+    let enter = plan.enter(&p, true, f.sig.ident.span(), &f.sig.inputs);
     let follows = plan.follows_from();
     let (annot, fake) = match &output {
         Some(ty) if !ast::has_impl_trait(ty) => {
@@ -790,11 +851,17 @@ fn async_trait_style(
     let attrs = &block.attrs;
     let classify = quote!(|__io_ref| #is_err);
     let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
+    let drive = plan.request_future(
+        &p,
+        quote! {
+            #enter
+            #drive
+        },
+    );
     let instrumented = quote! {
         #(#attrs)*
         async move {
             #site
-            #enter
             #drive
         }
     };

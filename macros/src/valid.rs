@@ -132,6 +132,20 @@ pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
             ));
         }
     }
+    stats_needed(args, errors);
+}
+
+/// Options that need stats, with `stats = false`.
+fn stats_needed(args: &Args, errors: &mut Vec<syn::Error>) {
+    if let (Some(stats), Some(repeats_by)) = (&args.stats, &args.repeats_by) {
+        if !stats.value {
+            errors.push(syn::Error::new(
+                repeats_by.key,
+                "`repeats_by` counts repeated calls in a request, and `stats = false` turns \
+                 counting off; remove one",
+            ));
+        }
+    }
     if let (Some(stats), Some(timing)) = (&args.stats, &args.timing) {
         if !stats.value && timing.value {
             errors.push(syn::Error::new(
@@ -142,24 +156,28 @@ pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
     }
 }
 
-/// Checks that every `skip(name)` names a parameter of one of `fns`.
+/// Checks that every `skip(name)` and `repeats_by(name)` names a parameter
+/// of one of `fns`.
 pub(crate) fn skips<'a>(
     args: &Args,
     fns: &(impl Iterator<Item = &'a ItemFn> + Clone),
     errors: &mut Vec<syn::Error>,
 ) {
-    let Some(skip) = &args.skip else { return };
-    for name in &skip.value {
-        let known = fns
-            .clone()
-            .any(|f| ast::params(&f.sig.inputs).iter().any(|p| p.ident == *name));
-        if !known {
-            errors.push(syn::Error::new(
-                name.span(),
-                format!(
-                    "`skip({name})` names no parameter of this function; remove it or fix the name"
-                ),
-            ));
+    for (option, names) in [("skip", &args.skip), ("repeats_by", &args.repeats_by)] {
+        let Some(names) = names else { continue };
+        for name in &names.value {
+            let known = fns
+                .clone()
+                .any(|f| ast::params(&f.sig.inputs).iter().any(|p| p.ident == *name));
+            if !known {
+                errors.push(syn::Error::new(
+                    name.span(),
+                    format!(
+                        "`{option}({name})` names no parameter of this function; remove it or fix \
+                         the name"
+                    ),
+                ));
+            }
         }
     }
 }

@@ -310,6 +310,9 @@ impl fmt::Display for Report {
         for e in &self.invalid {
             writeln!(f, "ignored: {e}")?;
         }
+        for loss in crate::request::report().losses() {
+            writeln!(f, "request profile: {loss}")?;
+        }
         let memory = self.histogram_memory;
         if memory.refused > 0 {
             let unbucketed: u64 = self.sites.iter().map(|d| d.stats.latency.unbucketed).sum();

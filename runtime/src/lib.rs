@@ -89,11 +89,13 @@ mod depth;
 mod directives;
 // 5. the registry: the list of sites, registration, directives in force
 mod registry;
-// 6. what users call: switches, the overflow error, diagnosis, exports
+// 6. what users call: switches, the overflow error, request profiles,
+//    diagnosis, exports
 pub mod control;
 mod diagnose;
 mod export;
 mod overflow;
+pub mod request;
 // 7. what generated code calls: the call engine and its facade
 #[doc(hidden)]
 #[path = "private.rs"]

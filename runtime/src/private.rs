@@ -85,6 +85,16 @@ impl<T: ?Sized> IsErrOther for &T {
     }
 }
 
+/// A request opened by `#[instrument_once(request)]` on a sync function:
+/// it ends when this is dropped.
+#[must_use]
+#[inline]
+pub fn request_guard(name: &'static str) -> impl Drop {
+    crate::request::Open::sync(name)
+}
+
+pub use crate::request::scope_async as request_scope_async;
+
 /// Tells the site whether the subscriber recorded this call's span (for
 /// [`crate::diagnose()`]).
 #[inline]

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["depth"],
     &["directives"],
     &["registry"],
-    &["control", "diagnose", "export", "overflow"],
+    &["control", "request", "diagnose", "export", "overflow"],
     &["call", "__private"],
 ];
 

@@ -3,16 +3,18 @@
 #![allow(clippy::inline_always)]
 
 use std::future::Future;
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::reach::{reach, Key, Reach};
-use super::{begin_or_panic, end, try_begin, Begun};
+use super::{begin_or_panic, end, note_key, try_begin, Begun};
 use crate::depth::{Attached, Chain};
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
+use crate::stats::tally::key_hash;
 use crate::stats::Outcome;
 
 /// The state of one async call, created at the call's first poll (the
@@ -66,6 +68,15 @@ impl<K: Key> AsyncCall<K> {
     pub fn try_start() -> Result<AsyncCall<K>, DepthExceeded> {
         let (begun, start) = try_begin(reach::<K>(), false)?;
         Ok(AsyncCall::new(begun, start))
+    }
+
+    /// Notes the call's key (the `repeats_by` arguments) when the call runs
+    /// inside a request (see [`Call::repeats_by`](super::sync::Call::repeats_by)).
+    #[inline(always)]
+    pub fn repeats_by<T: Hash + ?Sized>(&mut self, key: &T) {
+        if self.has(Begun::IN_REQUEST) {
+            self.flags |= note_key(K::local(), self.flags, key_hash(key));
+        }
     }
 
     /// Whether this call should open a span.
@@ -168,7 +179,8 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         if let Poll::Ready(output) = &poll {
             if counted {
                 let is_err = (this.is_err)(output);
-                let counted = Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED));
+                let counted =
+                    Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED | Begun::REQUEST));
                 call.flags &= !Begun::COUNTED;
                 end(
                     reach::<K>(),

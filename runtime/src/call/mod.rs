@@ -40,10 +40,12 @@ use std::sync::atomic::Ordering;
 
 use self::reach::{Callee, Reach};
 use crate::clock;
-use crate::depth::{max_total_depth, Attached};
+use std::thread::LocalKey;
+
+use crate::depth::{max_total_depth, Attached, Chain, Local};
 use crate::overflow::{exceeded, DepthExceeded};
 use crate::site::{Config, Site};
-use crate::stats::{timing, Outcome};
+use crate::stats::{timing, Outcome, Tally};
 
 /// What entry decided (`flags`), and what exit restores (`saved`: the
 /// length of this thread's chain before the call in the low half, the
@@ -70,11 +72,66 @@ impl Begun {
     pub(crate) const OVERFLOW: u32 = 1 << 3;
     /// The call is timed: `start` holds a clock reading.
     pub(crate) const TIMED: u32 = 1 << 4;
+    /// Counted in the tally of the request the thread runs, on the line in
+    /// bits [`Begun::LINE_SHIFT`] and up.
+    pub(crate) const IN_REQUEST: u32 = 1 << 5;
+    /// Its `repeats_by` key repeated an earlier call's in the request.
+    pub(crate) const REPEAT: u32 = 1 << 6;
+    /// Where the tally line of a call [`Begun::IN_REQUEST`] is kept.
+    pub(crate) const LINE_SHIFT: u32 = 8;
     /// Nothing to do.
     pub(crate) const OFF: Begun = Begun::new(0);
-    /// Every flag.
-    pub(crate) const ALL: u32 =
-        Begun::TRACKED | Begun::COUNTED | Begun::SPAN | Begun::OVERFLOW | Begun::TIMED;
+    /// Every flag (and the tally line).
+    pub(crate) const ALL: u32 = Begun::TRACKED
+        | Begun::COUNTED
+        | Begun::SPAN
+        | Begun::OVERFLOW
+        | Begun::TIMED
+        | Begun::IN_REQUEST
+        | Begun::REPEAT
+        | 0xFF << Begun::LINE_SHIFT;
+
+    /// The request flags of `flags`: what the call's end needs of them.
+    pub(crate) const REQUEST: u32 = Begun::IN_REQUEST | Begun::REPEAT | 0xFF << Begun::LINE_SHIFT;
+
+    /// The tally line of a call [`Begun::IN_REQUEST`].
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // 8 bits
+    pub(crate) const fn line(flags: u32) -> u8 {
+        (flags >> Begun::LINE_SHIFT) as u8
+    }
+}
+
+/// Counts a call in the tally of the request its thread runs; returns the
+/// flags that say so ([`Begun::IN_REQUEST`] and the line), or none when
+/// the tally has no room for another function (it counts that).
+#[cold]
+#[inline(never)]
+fn attribute(tally: &Tally, site: u32) -> u32 {
+    tally.call(site).map_or(0, |line| {
+        Begun::IN_REQUEST | u32::from(line) << Begun::LINE_SHIFT
+    })
+}
+
+/// Notes a counted call's `repeats_by` key in its request's tally; returns
+/// [`Begun::REPEAT`] when an earlier call of the function in the request
+/// had the same key.
+#[cold]
+#[inline(never)]
+pub(crate) fn note_key(local: &'static LocalKey<Local>, flags: u32, hash: u64) -> u32 {
+    let repeat = local
+        .try_with(|l| {
+            l.attached
+                .get()
+                .and_then(|a| a.chain.request())
+                .is_some_and(|tally| tally.key(Begun::line(flags), hash))
+        })
+        .unwrap_or(false);
+    if repeat {
+        Begun::REPEAT
+    } else {
+        0
+    }
 }
 
 /// The `ctl` bits the inlined path reads.
@@ -206,6 +263,11 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
                 if cfg.stats {
                     begun.set(Begun::COUNTED);
                     block.start();
+                    // Inside a request: counted in its tally too. (Outside
+                    // one, this is the only cost: a load and a branch.)
+                    if let Some(tally) = chain.request() {
+                        begun.set(attribute(tally, ctl >> Site::INDEX_SHIFT));
+                    }
                     // Depth 1 needs no note: a snapshot with calls has
                     // `deepest >= 1`.
                     if depth > 1 {
@@ -278,11 +340,23 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
                 Some(ns) => block.finish_timed(outcome, ns),
                 None => block.finish(outcome),
             }
+            if flags & Begun::REPEAT != 0 {
+                repeated(chain, flags, elapsed);
+            }
         }
         true
     });
     if done != Ok(true) && flags & Begun::COUNTED != 0 {
         site.stats.finish_shared(outcome, elapsed);
+    }
+}
+
+/// Adds the time a repeated call took to its request's tally.
+#[cold]
+#[inline(never)]
+fn repeated(chain: &Chain, flags: u32, elapsed: Option<u64>) {
+    if let (Some(tally), Some(ns)) = (chain.request(), elapsed) {
+        tally.repeat_time(Begun::line(flags), ns);
     }
 }
 

@@ -1,12 +1,14 @@
 //! The guard of one synchronous call.
 #![allow(clippy::inline_always)]
 
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use super::reach::{reach, Key};
-use super::{begin_or_panic, end, try_begin, unfinished, Begun};
+use super::{begin_or_panic, end, note_key, try_begin, unfinished, Begun};
 use crate::overflow::DepthExceeded;
+use crate::stats::tally::key_hash;
 use crate::stats::Outcome;
 
 /// The guard of one synchronous call. Dropped without [`Call::finish`], it
@@ -55,6 +57,17 @@ impl<K: Key> Call<K> {
     #[inline]
     pub fn span_wanted(&self) -> bool {
         self.begun.flags() & Begun::SPAN != 0
+    }
+
+    /// Notes the call's key (the `repeats_by` arguments) when the call runs
+    /// inside a request: a call of the same function with an equal key
+    /// earlier in the request makes this one a repeat.
+    #[inline(always)]
+    pub fn repeats_by<T: Hash + ?Sized>(&mut self, key: &T) {
+        if self.begun.flags() & Begun::IN_REQUEST != 0 {
+            let flags = self.begun.flags();
+            self.begun.set(note_key(K::local(), flags, key_hash(key)));
+        }
     }
 
     /// Records how the call returned. `is_err` is whether it returned `Err`.

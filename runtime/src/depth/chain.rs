@@ -1,7 +1,9 @@
 //! A thread's chain of active instrumented calls, in fixed capacity.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::stats::Tally;
 
 use super::ceiling::{shallow, MAX_TOTAL};
 use super::local::OWNED;
@@ -31,6 +33,9 @@ pub(crate) struct Chain {
     head: [AtomicU32; HEAD],
     /// Registry index of the site of call `i >= HEAD` at `i % TAIL`.
     ring: [AtomicU32; TAIL],
+    /// The tally of the request the thread is running, or null (see
+    /// `crate::request`). Tallies are never freed.
+    request: AtomicPtr<Tally>,
 }
 
 impl Chain {
@@ -41,7 +46,26 @@ impl Chain {
             shallow: AtomicU32::new(shallow(MAX_TOTAL.load(Ordering::Relaxed))),
             head: [const { AtomicU32::new(0) }; HEAD],
             ring: [const { AtomicU32::new(0) }; TAIL],
+            request: AtomicPtr::new(std::ptr::null_mut()),
         }
+    }
+
+    /// The tally of the request this thread is running, if any.
+    #[inline]
+    #[allow(unsafe_code)]
+    pub(crate) fn request(&self) -> Option<&'static Tally> {
+        let tally = self.request.load(Ordering::Relaxed);
+        // SAFETY: only `set_request` stores here, from a `&'static Tally`
+        // (tallies are leaked, never freed), or null.
+        unsafe { tally.as_ref() }
+    }
+
+    /// Installs (or, with `None`, removes) the tally of the request this
+    /// thread runs from now on.
+    #[inline]
+    pub(crate) fn set_request(&self, tally: Option<&'static Tally>) {
+        let tally = tally.map_or(std::ptr::null_mut(), |t| std::ptr::from_ref(t).cast_mut());
+        self.request.store(tally, Ordering::Relaxed);
     }
 
     /// Puts a call (or poll) of the site with registry index `index` on the
@@ -101,6 +125,7 @@ impl Chain {
     /// Empties the chain (its thread exited).
     pub(super) fn clear(&self) {
         self.len.store(0, Ordering::Relaxed);
+        self.set_request(None);
     }
 
     /// Keeps the ceiling's share of the head (see [`super::set_max_total_depth`]).

@@ -61,11 +61,7 @@ impl Local {
     fn attach(&self, site: &'static Site, key: &'static LocalKey<Local>) -> Option<Attached> {
         OWNED
             .try_with(|owned| {
-                let chain = owned.chain.get().unwrap_or_else(|| {
-                    let chain = take_chain();
-                    owned.chain.set(Some(chain));
-                    chain
-                });
+                let chain = owned.chain_or_take();
                 owned.keys.borrow_mut().push(key);
                 let attached = Attached {
                     chain,
@@ -89,6 +85,23 @@ impl Default for Local {
 pub(super) struct Owned {
     pub(super) chain: Cell<Option<&'static Chain>>,
     keys: RefCell<Vec<&'static LocalKey<Local>>>,
+}
+
+impl Owned {
+    /// This thread's chain, taken at its first use.
+    fn chain_or_take(&self) -> &'static Chain {
+        self.chain.get().unwrap_or_else(|| {
+            let chain = take_chain();
+            self.chain.set(Some(chain));
+            chain
+        })
+    }
+}
+
+/// This thread's chain, taken at its first use; `None` while the thread's
+/// thread-locals are being destroyed.
+pub(crate) fn this_chain() -> Option<&'static Chain> {
+    OWNED.try_with(Owned::chain_or_take).ok()
 }
 
 impl Drop for Owned {

@@ -52,5 +52,5 @@ mod local;
 pub use ceiling::ENV_MAX_TOTAL_DEPTH;
 pub use ceiling::{max_total_depth, set_max_total_depth, DEFAULT_MAX_TOTAL_DEPTH};
 pub(crate) use chain::{recorded_chain, Chain};
-pub(crate) use local::Attached;
 pub use local::Local;
+pub(crate) use local::{this_chain, Attached};

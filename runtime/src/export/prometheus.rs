@@ -128,7 +128,67 @@ impl Snapshot {
                 l.count
             );
         }
+        requests(&mut out, &crate::request::report());
         out
+    }
+}
+
+/// The per-request call profile's families (none before any request
+/// called an instrumented function):
+///
+/// * `instrument_once_calls_per_request{request, function}` (histogram of
+///   the calls of the function in each request that called it),
+/// * `instrument_once_repeats_total{request, function}` (counter of calls
+///   whose `repeats_by` key repeated an earlier call's in their request).
+fn requests(out: &mut String, report: &crate::request::Report) {
+    let rows = report.rows();
+    if rows.is_empty() {
+        return;
+    }
+    let labels = |r: &crate::request::RequestRow| {
+        format!(
+            "request=\"{}\",function=\"{}\"",
+            escape(r.request),
+            escape(r.site.qualified_name())
+        )
+    };
+    let _ = writeln!(
+        out,
+        "# HELP instrument_once_calls_per_request Calls of an instrumented function in one request.\n\
+         # TYPE instrument_once_calls_per_request histogram"
+    );
+    for r in rows {
+        let l = labels(r);
+        for (bound, n) in r.calls_per_request() {
+            let le = bound.map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "instrument_once_calls_per_request_bucket{{{l},le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "instrument_once_calls_per_request_sum{{{l}}} {}",
+            r.stats.calls
+        );
+        let _ = writeln!(
+            out,
+            "instrument_once_calls_per_request_count{{{l}}} {}",
+            r.stats.requests
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP instrument_once_repeats_total Calls whose key repeated an earlier call's in the same request.\n\
+         # TYPE instrument_once_repeats_total counter"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "instrument_once_repeats_total{{{}}} {}",
+            labels(r),
+            r.stats.repeats
+        );
     }
 }
 

@@ -67,6 +67,7 @@ mod loom;
 pub(crate) mod memory;
 mod report;
 mod site_stats;
+pub(crate) mod tally;
 mod timing;
 
 pub(crate) use block::Block;
@@ -77,4 +78,5 @@ pub use memory::{
 };
 pub use report::{Latency, Stats};
 pub(crate) use site_stats::SiteStats;
+pub(crate) use tally::Tally;
 pub use timing::{set_timing, timing};

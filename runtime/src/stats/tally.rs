@@ -1,0 +1,296 @@
+//! One request's tally of instrumented calls (see `crate::request`): per
+//! function, how often it was called and how often with a key it was
+//! already called with, in fixed capacity.
+//!
+//! A tally is filled by one thread at a time: the thread running the
+//! request (for an async request, the thread polling it; the executor
+//! orders one poll before the next). So its atomics are plain loads and
+//! stores, as the counter blocks'. Tallies are allocated once and reused,
+//! never freed (see `crate::request`): a pointer to one never dangles.
+//!
+//! A request holds up to [`FUNCTIONS`] distinct functions and remembers up
+//! to [`KEYS`] distinct keys; calls past either are counted
+//! ([`Tally::unslotted`], [`Tally::unkeyed`]), not lost.
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Distinct functions one request can tally (a power of two).
+pub(crate) const FUNCTIONS: usize = 64;
+/// Distinct keys one request remembers for `repeats_by` (a power of two).
+pub(crate) const KEYS: usize = 256;
+
+/// One function's line of a tally.
+pub(crate) struct Line {
+    /// The site's registry index plus one; 0 while the line is free.
+    site: AtomicU32,
+    calls: AtomicU32,
+    repeats: AtomicU32,
+    repeat_ns: AtomicU64,
+}
+
+/// What a tally holds for one function, read when its request ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Counted {
+    /// The site's registry index.
+    pub(crate) site: u32,
+    pub(crate) calls: u64,
+    pub(crate) repeats: u64,
+    /// Time the repeated calls took (those that were timed).
+    pub(crate) repeat_ns: u64,
+}
+
+/// One request's calls (see the module documentation).
+pub(crate) struct Tally {
+    lines: [Line; FUNCTIONS],
+    /// Fingerprints of the keys seen (0: free), open addressing.
+    keys: [AtomicU64; KEYS],
+    keys_used: AtomicU32,
+    /// Calls of functions that found no free line.
+    unslotted: AtomicU64,
+    /// Calls whose key found no room (not known to repeat or not).
+    unkeyed: AtomicU64,
+}
+
+/// Adds one to a cell only the tally's current thread writes.
+#[inline]
+fn bump32(cell: &AtomicU32) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}
+
+#[inline]
+fn add64(cell: &AtomicU64, n: u64) {
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// Mixes a number into a well-spread hash (a multiply and a fold).
+#[inline]
+pub(crate) fn mix(x: u64) -> u64 {
+    let m = u128::from(x) * 0x9E37_79B9_7F4A_7C15;
+    #[allow(clippy::cast_possible_truncation)] // the two halves
+    let (lo, hi) = (m as u64, (m >> 64) as u64);
+    lo ^ hi
+}
+
+/// A fast hasher for `repeats_by` keys (a multiply and a fold per eight
+/// bytes). Not for untrusted keys in hash tables: a collision here only
+/// makes two different keys count as a repeat.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.0 = mix(self.0 ^ u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.0 = mix(self.0 ^ u64::from_le_bytes(word) ^ (rest.len() as u64) << 59);
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = mix(self.0 ^ n);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The hash of a `repeats_by` key.
+#[inline]
+pub(crate) fn key_hash<T: std::hash::Hash + ?Sized>(key: &T) -> u64 {
+    let mut hasher = KeyHasher(0x243F_6A88_85A3_08D3);
+    key.hash(&mut hasher);
+    std::hash::Hasher::finish(&hasher)
+}
+
+impl Tally {
+    /// An empty tally, on the heap and never freed.
+    pub(crate) fn leak() -> &'static Tally {
+        Box::leak(Box::new(Tally {
+            lines: std::array::from_fn(|_| Line {
+                site: AtomicU32::new(0),
+                calls: AtomicU32::new(0),
+                repeats: AtomicU32::new(0),
+                repeat_ns: AtomicU64::new(0),
+            }),
+            keys: std::array::from_fn(|_| AtomicU64::new(0)),
+            keys_used: AtomicU32::new(0),
+            unslotted: AtomicU64::new(0),
+            unkeyed: AtomicU64::new(0),
+        }))
+    }
+
+    /// Counts a call of the site with registry index `site`; returns its
+    /// line (`None` when every line is taken by other functions).
+    #[inline]
+    pub(crate) fn call(&self, site: u32) -> Option<u8> {
+        let tag = site.wrapping_add(1);
+        let start = usize::try_from(mix(u64::from(site)) >> 58).unwrap_or(0);
+        for probe in 0..FUNCTIONS {
+            let i = (start + probe) & (FUNCTIONS - 1);
+            let line = &self.lines[i];
+            let held = line.site.load(Ordering::Relaxed);
+            if held == 0 {
+                line.site.store(tag, Ordering::Relaxed);
+            } else if held != tag {
+                continue;
+            }
+            bump32(&line.calls);
+            #[allow(clippy::cast_possible_truncation)] // below FUNCTIONS
+            return Some(i as u8);
+        }
+        add64(&self.unslotted, 1);
+        None
+    }
+
+    /// Notes the key (`hash`) of a call counted on `line`; `true` when an
+    /// earlier call of the same function in this request had it (a
+    /// repeat, counted).
+    pub(crate) fn key(&self, line: u8, hash: u64) -> bool {
+        let line = &self.lines[usize::from(line) & (FUNCTIONS - 1)];
+        // The function's and the key's hash together; never 0 (free).
+        let print = mix(hash ^ u64::from(line.site.load(Ordering::Relaxed))) | 1;
+        let start = usize::try_from(print >> 56).unwrap_or(0);
+        for probe in 0..KEYS {
+            let slot = &self.keys[(start + probe) & (KEYS - 1)];
+            let held = slot.load(Ordering::Relaxed);
+            if held == print {
+                bump32(&line.repeats);
+                return true;
+            }
+            if held == 0 {
+                slot.store(print, Ordering::Relaxed);
+                bump32(&self.keys_used);
+                return false;
+            }
+        }
+        add64(&self.unkeyed, 1);
+        false
+    }
+
+    /// Adds the time a repeated call on `line` took.
+    pub(crate) fn repeat_time(&self, line: u8, ns: u64) {
+        add64(
+            &self.lines[usize::from(line) & (FUNCTIONS - 1)].repeat_ns,
+            ns,
+        );
+    }
+
+    /// Every function counted, and the calls past the tally's room
+    /// (`unslotted`, `unkeyed`); then empties the tally for its next
+    /// request.
+    pub(crate) fn drain(&self, out: &mut Vec<Counted>) -> (u64, u64) {
+        for line in &self.lines {
+            let site = line.site.load(Ordering::Relaxed);
+            if site == 0 {
+                continue;
+            }
+            out.push(Counted {
+                site: site - 1,
+                calls: u64::from(line.calls.load(Ordering::Relaxed)),
+                repeats: u64::from(line.repeats.load(Ordering::Relaxed)),
+                repeat_ns: line.repeat_ns.load(Ordering::Relaxed),
+            });
+            line.site.store(0, Ordering::Relaxed);
+            line.calls.store(0, Ordering::Relaxed);
+            line.repeats.store(0, Ordering::Relaxed);
+            line.repeat_ns.store(0, Ordering::Relaxed);
+        }
+        if self.keys_used.load(Ordering::Relaxed) > 0 {
+            for slot in &self.keys {
+                slot.store(0, Ordering::Relaxed);
+            }
+            self.keys_used.store(0, Ordering::Relaxed);
+        }
+        let unslotted = self.unslotted.load(Ordering::Relaxed);
+        let unkeyed = self.unkeyed.load(Ordering::Relaxed);
+        self.unslotted.store(0, Ordering::Relaxed);
+        self.unkeyed.store(0, Ordering::Relaxed);
+        (unslotted, unkeyed)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_and_repeats_are_counted_per_function() {
+        let t = Tally::leak();
+        let a = t.call(7).unwrap();
+        assert!(!t.key(a, 42));
+        let a2 = t.call(7).unwrap();
+        assert_eq!(a, a2);
+        assert!(t.key(a2, 42), "same key, same function: a repeat");
+        let b = t.call(9).unwrap();
+        assert_ne!(a, b);
+        assert!(!t.key(b, 42), "same key, another function: not a repeat");
+        t.repeat_time(a, 1_000);
+        let mut out = Vec::new();
+        assert_eq!(t.drain(&mut out), (0, 0));
+        out.sort_by_key(|c| c.site);
+        assert_eq!(
+            out,
+            [
+                Counted {
+                    site: 7,
+                    calls: 2,
+                    repeats: 1,
+                    repeat_ns: 1_000
+                },
+                Counted {
+                    site: 9,
+                    calls: 1,
+                    repeats: 0,
+                    repeat_ns: 0
+                },
+            ]
+        );
+        // Drained: empty for the next request.
+        let mut again = Vec::new();
+        t.drain(&mut again);
+        assert!(again.is_empty());
+        let c = t.call(7).unwrap();
+        assert!(!t.key(c, 42), "keys are forgotten between requests");
+    }
+
+    #[test]
+    fn past_its_room_a_tally_counts_what_it_cannot_hold() {
+        let t = Tally::leak();
+        for site in 0..u32::try_from(FUNCTIONS).unwrap() + 3 {
+            let _ = t.call(site);
+        }
+        let line = t.call(0).unwrap();
+        for key in 0..u64::try_from(KEYS).unwrap() + 5 {
+            t.key(line, key);
+        }
+        let mut out = Vec::new();
+        assert_eq!(t.drain(&mut out), (3, 5));
+        assert_eq!(out.len(), FUNCTIONS);
+        assert_eq!(
+            out.iter().map(|c| c.calls).sum::<u64>(),
+            FUNCTIONS as u64 + 1
+        );
+    }
+}

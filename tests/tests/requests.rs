@@ -1,0 +1,265 @@
+//! The per-request call profile: attribution, nesting, repeats, exactness
+//! under concurrency, async requests that move between threads, the caps,
+//! the warning and the exports. Tests that change process-wide settings
+//! take turns (`TURN`); every test uses request names of its own.
+#![allow(missing_docs)]
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use instrument_once::{instrument_once, request};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn qualified(name: &str) -> String {
+    format!("{}::{name}", module_path!())
+}
+
+#[instrument_once(repeats_by(user_id))]
+fn user_by_id(user_id: &str) -> usize {
+    user_id.len()
+}
+
+#[instrument_once]
+fn render(n: usize) -> usize {
+    n + 1
+}
+
+/// The incident: a dashboard handler looking the same user up 14 times.
+#[instrument_once(request)]
+fn dashboard(user: &str) -> usize {
+    let mut total = 0;
+    for _ in 0..14 {
+        total += user_by_id(user);
+    }
+    render(total)
+}
+
+#[test]
+fn a_request_fn_tallies_its_calls_and_repeats() {
+    dashboard("auth0|1");
+    dashboard("auth0|2");
+    let report = request::report();
+    let name = qualified("dashboard");
+    let lookups = report.get(&name, &qualified("user_by_id")).unwrap();
+    assert_eq!(lookups.requests, 2);
+    assert_eq!(lookups.calls, 28);
+    assert_eq!(lookups.max_calls, 14);
+    assert_eq!(lookups.repeats, 26);
+    assert_eq!(lookups.max_repeats, 13);
+    let renders = report.get(&name, &qualified("render")).unwrap();
+    assert_eq!((renders.calls, renders.repeats), (2, 0));
+    // The request function is a call of its own request.
+    assert_eq!(report.get(&name, &name).unwrap().calls, 2);
+    let table = report.to_string();
+    assert!(
+        table.contains("user_by_id") && table.contains("max repeats"),
+        "{table}"
+    );
+}
+
+#[test]
+fn calls_outside_any_request_are_not_attributed_and_scopes_nest() {
+    render(1);
+    let n = request::scope("outer-job", || {
+        render(1) + request::scope("inner-job", || render(2))
+    });
+    assert_eq!(n, 5);
+    let report = request::report();
+    // The inner scope is part of the outer request.
+    assert!(report.get("inner-job", &qualified("render")).is_none());
+    let s = report.get("outer-job", &qualified("render")).unwrap();
+    assert_eq!((s.requests, s.calls), (1, 2));
+}
+
+#[test]
+fn different_keys_are_not_repeats() {
+    request::scope("keys-job", || {
+        for user in ["a", "b", "c", "a", "b", "a"] {
+            user_by_id(user);
+        }
+    });
+    let s = request::report()
+        .get("keys-job", &qualified("user_by_id"))
+        .unwrap();
+    assert_eq!((s.calls, s.repeats), (6, 3));
+}
+
+#[test]
+fn a_panicking_request_still_ends() {
+    let outcome = std::panic::catch_unwind(|| {
+        request::scope("panicking-job", || {
+            render(1);
+            panic!("handler failed");
+        });
+    });
+    assert!(outcome.is_err());
+    // The thread runs no request any more: later calls are not attributed.
+    render(2);
+    let s = request::report()
+        .get("panicking-job", &qualified("render"))
+        .unwrap();
+    assert_eq!((s.requests, s.calls), (1, 1));
+}
+
+/// Many threads, each running its own requests: every request is
+/// attributed exactly its own calls.
+#[test]
+fn requests_on_many_threads_are_exact() {
+    const NAMES: [&str; 4] = [
+        "thread-job-0",
+        "thread-job-1",
+        "thread-job-2",
+        "thread-job-3",
+    ];
+    instrument_once_tests::together(4, |t| {
+        for _ in 0..500 {
+            request::scope(NAMES[t], || {
+                for _ in 0..=t {
+                    render(t);
+                }
+            });
+        }
+    });
+    let report = request::report();
+    for (t, name) in NAMES.iter().enumerate() {
+        let s = report.get(name, &qualified("render")).unwrap();
+        let per = u64::try_from(t).unwrap() + 1;
+        assert_eq!(
+            (s.requests, s.calls, s.max_calls),
+            (500, 500 * per, per),
+            "{name}"
+        );
+    }
+}
+
+#[instrument_once(repeats_by(id))]
+async fn fetch(id: u64) -> u64 {
+    tokio::task::yield_now().await;
+    id
+}
+
+/// Async requests on a multi-thread runtime: tasks that yield between
+/// calls (and so move between worker threads) keep their own requests; a
+/// task spawned from inside a request is not part of it.
+#[test]
+fn async_requests_follow_their_tasks_across_threads() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for task in 0..64u64 {
+            let threads = Arc::clone(&threads);
+            tasks.push(tokio::spawn(request::scope_async(
+                "async-job",
+                async move {
+                    let mut sum = 0;
+                    for i in 0..10 {
+                        threads.lock().unwrap().insert(std::thread::current().id());
+                        // Every other call repeats key 0.
+                        sum += fetch(if i % 2 == 0 { 0 } else { task * 100 + i }).await;
+                    }
+                    // Spawned: a task of its own, not part of this request.
+                    tokio::spawn(fetch(7)).await.unwrap();
+                    sum
+                },
+            )));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    assert!(
+        threads.lock().unwrap().len() > 1,
+        "tasks ran on several threads"
+    );
+    let s = request::report()
+        .get("async-job", &qualified("fetch"))
+        .unwrap();
+    assert_eq!((s.requests, s.calls, s.max_calls), (64, 640, 10));
+    // Key 0 five times a request: four repeats.
+    assert_eq!((s.repeats, s.max_repeats), (64 * 4, 4));
+}
+
+/// Past the cap on (request, function) pairs, calls are counted as refused
+/// and said so by the report and `diagnose()`; a request's tally counts
+/// what it cannot hold.
+#[test]
+fn what_the_caps_leave_out_is_counted_and_shown() {
+    let _turn = turn();
+    let kept = request::report().rows().len();
+    request::set_max_pairs(kept);
+    request::scope("capped-job", || render(1));
+    let report = request::report();
+    request::set_max_pairs(request::DEFAULT_MAX_PAIRS);
+    assert!(report.get("capped-job", &qualified("render")).is_none());
+    assert!(report.refused_calls() >= 1);
+    assert!(report.to_string().contains("past the cap"), "{report}");
+    assert!(
+        instrument_once::diagnose()
+            .to_string()
+            .contains("request profile:"),
+        "diagnose shows the loss"
+    );
+}
+
+/// The WARN event: at the request's end, with the count, at most once a
+/// minute per (request, function); off with 0.
+#[test]
+fn repeats_warn_once_a_minute() {
+    let _turn = turn();
+    let ((), lines) = instrument_once_tests::record(tracing::Level::WARN, || {
+        for _ in 0..3 {
+            request::scope("warned-job", || {
+                for _ in 0..5 {
+                    user_by_id("same");
+                }
+            });
+        }
+    });
+    let warnings: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("warned-job") && l.contains("WARN"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{lines:#?}");
+    assert!(warnings[0].contains("repeats:u64=4"), "{}", warnings[0]);
+    request::set_repeat_warning(0);
+    let ((), lines) = instrument_once_tests::record(tracing::Level::WARN, || {
+        request::scope("unwarned-job", || {
+            for _ in 0..5 {
+                user_by_id("same");
+            }
+        });
+    });
+    request::set_repeat_warning(request::DEFAULT_REPEAT_WARNING);
+    assert!(
+        !lines.iter().any(|l| l.contains("unwarned-job")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn prometheus_has_the_request_families() {
+    request::scope("metrics-job", || {
+        user_by_id("x");
+        user_by_id("x");
+    });
+    let text = instrument_once::registry().snapshot().to_prometheus();
+    let f = qualified("user_by_id");
+    assert!(text.contains("# TYPE instrument_once_calls_per_request histogram"));
+    assert!(text.contains(&format!(
+        "instrument_once_calls_per_request_bucket{{request=\"metrics-job\",function=\"{f}\",le=\"2\"}} 1"
+    )));
+    assert!(text.contains(&format!(
+        "instrument_once_repeats_total{{request=\"metrics-job\",function=\"{f}\"}} 1"
+    )));
+    let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())));
+    assert!(parsed.is_ok());
+}
