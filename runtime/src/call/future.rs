@@ -48,7 +48,7 @@ impl<K: Key> AsyncCall<K> {
         AsyncCall {
             // The call starts inside its first poll: a panic before the
             // body is wrapped (building the span, say) is a panic.
-            flags: begun.flags() | AsyncCall::<K>::POLLING,
+            flags: begun.flags() | begun.request() | AsyncCall::<K>::POLLING,
             start,
             key: PhantomData,
         }
@@ -179,8 +179,8 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         if let Poll::Ready(output) = &poll {
             if counted {
                 let is_err = (this.is_err)(output);
-                let counted =
-                    Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED | Begun::REQUEST));
+                let mut counted = Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED));
+                counted.set_request(call.flags & Begun::REQUEST);
                 call.flags &= !Begun::COUNTED;
                 end(
                     reach::<K>(),

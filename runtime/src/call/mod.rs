@@ -73,12 +73,15 @@ impl Begun {
     /// The call is timed: `start` holds a clock reading.
     pub(crate) const TIMED: u32 = 1 << 4;
     /// Counted in the tally of the request the thread runs, on the line in
-    /// bits [`Begun::LINE_SHIFT`] and up.
+    /// bits [`Begun::LINE_SHIFT`] and up. (The request bits are kept apart
+    /// from the flags in a sync call, in the top byte of `saved`: set in a
+    /// branch, they would keep the flags from folding to constants.)
     pub(crate) const IN_REQUEST: u32 = 1 << 5;
     /// Its `repeats_by` key repeated an earlier call's in the request.
     pub(crate) const REPEAT: u32 = 1 << 6;
-    /// Where the tally line of a call [`Begun::IN_REQUEST`] is kept.
-    pub(crate) const LINE_SHIFT: u32 = 8;
+    /// Where the tally line of a call [`Begun::IN_REQUEST`] is kept (six
+    /// bits: a tally has 64 lines).
+    pub(crate) const LINE_SHIFT: u32 = 7;
     /// Nothing to do.
     pub(crate) const OFF: Begun = Begun::new(0);
     /// Every flag (and the tally line).
@@ -87,18 +90,19 @@ impl Begun {
         | Begun::SPAN
         | Begun::OVERFLOW
         | Begun::TIMED
-        | Begun::IN_REQUEST
-        | Begun::REPEAT
-        | 0xFF << Begun::LINE_SHIFT;
+        | Begun::REQUEST;
 
-    /// The request flags of `flags`: what the call's end needs of them.
-    pub(crate) const REQUEST: u32 = Begun::IN_REQUEST | Begun::REPEAT | 0xFF << Begun::LINE_SHIFT;
+    /// The request bits: [`Begun::IN_REQUEST`], [`Begun::REPEAT`], the line.
+    pub(crate) const REQUEST: u32 = Begun::IN_REQUEST | Begun::REPEAT | 0x3F << Begun::LINE_SHIFT;
+
+    /// Where the request bits sit in `saved` (its top byte).
+    const SAVED_REQUEST_SHIFT: u32 = 56;
 
     /// The tally line of a call [`Begun::IN_REQUEST`].
     #[inline]
-    #[allow(clippy::cast_possible_truncation)] // 8 bits
-    pub(crate) const fn line(flags: u32) -> u8 {
-        (flags >> Begun::LINE_SHIFT) as u8
+    #[allow(clippy::cast_possible_truncation)] // 6 bits
+    pub(crate) const fn line(request: u32) -> u8 {
+        ((request >> Begun::LINE_SHIFT) & 0x3F) as u8
     }
 }
 
@@ -107,10 +111,13 @@ impl Begun {
 /// the tally has no room for another function (it counts that).
 #[cold]
 #[inline(never)]
-fn attribute(tally: &Tally, site: u32) -> u32 {
-    tally.call(site).map_or(0, |line| {
-        Begun::IN_REQUEST | u32::from(line) << Begun::LINE_SHIFT
-    })
+fn attribute(chain: &Chain, site: u32) -> u32 {
+    chain
+        .request()
+        .and_then(|tally: &Tally| tally.call(site))
+        .map_or(0, |line| {
+            Begun::IN_REQUEST | u32::from(line) << Begun::LINE_SHIFT
+        })
 }
 
 /// Notes a counted call's `repeats_by` key in its request's tally; returns
@@ -118,13 +125,13 @@ fn attribute(tally: &Tally, site: u32) -> u32 {
 /// had the same key.
 #[cold]
 #[inline(never)]
-pub(crate) fn note_key(local: &'static LocalKey<Local>, flags: u32, hash: u64) -> u32 {
+pub(crate) fn note_key(local: &'static LocalKey<Local>, request: u32, hash: u64) -> u32 {
     let repeat = local
         .try_with(|l| {
             l.attached
                 .get()
                 .and_then(|a| a.chain.request())
-                .is_some_and(|tally| tally.key(Begun::line(flags), hash))
+                .is_some_and(|tally| tally.key(Begun::line(request), hash))
         })
         .unwrap_or(false);
     if repeat {
@@ -165,13 +172,28 @@ impl Begun {
 
     #[inline]
     fn save(&mut self, depth: u32, len_before: u32) {
-        self.saved = u64::from(len_before) | u64::from(depth) << 32;
+        // A function's depth takes 24 bits (a recursion 16 million calls
+        // deep has long overflowed the stack), the request bits the rest.
+        self.saved = u64::from(len_before) | u64::from(depth & 0x00FF_FFFF) << 32;
     }
 
     #[inline]
     #[allow(clippy::cast_possible_truncation)] // the high half
     fn depth(self) -> u32 {
-        (self.saved >> 32) as u32
+        (self.saved >> 32) as u32 & 0x00FF_FFFF
+    }
+
+    /// Adds request bits ([`Begun::REQUEST`]).
+    #[inline]
+    pub(crate) fn set_request(&mut self, bits: u32) {
+        self.saved |= u64::from((bits & Begun::REQUEST) >> 5) << Begun::SAVED_REQUEST_SHIFT;
+    }
+
+    /// The request bits ([`Begun::REQUEST`]).
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // the top byte
+    pub(crate) fn request(self) -> u32 {
+        ((self.saved >> Begun::SAVED_REQUEST_SHIFT) as u32) << 5
     }
 
     #[inline]
@@ -265,8 +287,9 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
                     block.start();
                     // Inside a request: counted in its tally too. (Outside
                     // one, this is the only cost: a load and a branch.)
-                    if let Some(tally) = chain.request() {
-                        begun.set(attribute(tally, ctl >> Site::INDEX_SHIFT));
+                    let tally = chain.request_word();
+                    if tally != 0 {
+                        begun.set_request(attribute(chain, ctl >> Site::INDEX_SHIFT));
                     }
                     // Depth 1 needs no note: a snapshot with calls has
                     // `deepest >= 1`.
@@ -340,8 +363,9 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
                 Some(ns) => block.finish_timed(outcome, ns),
                 None => block.finish(outcome),
             }
-            if flags & Begun::REPEAT != 0 {
-                repeated(chain, flags, elapsed);
+            let request = begun.request();
+            if request & Begun::REPEAT != 0 {
+                repeated(chain, request, elapsed);
             }
         }
         true
@@ -354,9 +378,9 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
 /// Adds the time a repeated call took to its request's tally.
 #[cold]
 #[inline(never)]
-fn repeated(chain: &Chain, flags: u32, elapsed: Option<u64>) {
+fn repeated(chain: &Chain, request: u32, elapsed: Option<u64>) {
     if let (Some(tally), Some(ns)) = (chain.request(), elapsed) {
-        tally.repeat_time(Begun::line(flags), ns);
+        tally.repeat_time(Begun::line(request), ns);
     }
 }
 

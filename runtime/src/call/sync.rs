@@ -64,9 +64,10 @@ impl<K: Key> Call<K> {
     /// earlier in the request makes this one a repeat.
     #[inline(always)]
     pub fn repeats_by<T: Hash + ?Sized>(&mut self, key: &T) {
-        if self.begun.flags() & Begun::IN_REQUEST != 0 {
-            let flags = self.begun.flags();
-            self.begun.set(note_key(K::local(), flags, key_hash(key)));
+        let request = self.begun.request();
+        if request & Begun::IN_REQUEST != 0 {
+            self.begun
+                .set_request(note_key(K::local(), request, key_hash(key)));
         }
     }
 

@@ -60,6 +60,13 @@ impl Chain {
         unsafe { tally.as_ref() }
     }
 
+    /// Whether this thread runs a request (non-zero), as cheaply as it can
+    /// be asked: a load.
+    #[inline]
+    pub(crate) fn request_word(&self) -> usize {
+        self.request.load(Ordering::Relaxed) as usize
+    }
+
     /// Installs (or, with `None`, removes) the tally of the request this
     /// thread runs from now on.
     #[inline]
