@@ -333,10 +333,17 @@ impl Plan<'_> {
         let entered = self.entered(p, asyncness, at, &quote!(mut));
         // The key: the named parameters this function has, by reference.
         let params = ast::params(inputs);
-        let keys = repeats_by
+        let keys: Vec<&syn::Ident> = repeats_by
             .value
             .iter()
-            .filter(|name| params.iter().any(|p| p.ident == **name));
+            .filter(|name| params.iter().any(|p| p.ident == **name))
+            .collect();
+        // A method of an impl block without the named parameters has no
+        // key: its calls are never repeats (an empty key would make each
+        // one after the first a repeat).
+        if keys.is_empty() {
+            return self.entered(p, asyncness, at, &TokenStream::new());
+        }
         quote! {
             #entered
             __io_call.repeats_by(&(#(&#keys,)*));

@@ -123,7 +123,7 @@ fn instrument_impl(block_args: &Args, mut item: ItemImpl, original: TokenStream2
         }
         valid::attributes(&f, &mut errors);
         valid::function(&f, &merged, &mut errors);
-        if method_args.skip.is_some() {
+        if method_args.skip.is_some() || method_args.repeats_by.is_some() {
             valid::skips(&method_args, &std::iter::once(&f), &mut errors);
         }
         planned.push((index, merged, f));

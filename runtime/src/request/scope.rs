@@ -29,13 +29,25 @@ const KEPT_PER_THREAD: usize = 16;
 /// Tallies no thread keeps.
 static POOL: Mutex<Vec<&'static Tally>> = Mutex::new(Vec::new());
 
+/// A thread's tallies; given to the pool when the thread exits.
+struct Kept(RefCell<Vec<&'static Tally>>);
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        let kept = std::mem::take(self.0.get_mut());
+        POOL.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(kept);
+    }
+}
+
 std::thread_local! {
-    static KEPT: RefCell<Vec<&'static Tally>> = const { RefCell::new(Vec::new()) };
+    static KEPT: Kept = const { Kept(RefCell::new(Vec::new())) };
 }
 
 /// A tally for a new request: this thread's, the pool's, or a new one.
 fn take_tally() -> &'static Tally {
-    KEPT.try_with(|kept| kept.borrow_mut().pop())
+    KEPT.try_with(|kept| kept.0.borrow_mut().pop())
         .ok()
         .flatten()
         .or_else(|| POOL.lock().unwrap_or_else(PoisonError::into_inner).pop())
@@ -46,7 +58,7 @@ fn take_tally() -> &'static Tally {
 fn give_tally(tally: &'static Tally) {
     let kept = KEPT
         .try_with(|kept| {
-            let mut kept = kept.borrow_mut();
+            let mut kept = kept.0.borrow_mut();
             (kept.len() < KEPT_PER_THREAD).then(|| kept.push(tally))
         })
         .ok()
