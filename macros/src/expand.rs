@@ -102,12 +102,14 @@ impl Plan<'_> {
         let outermost = args.recursion_outermost.as_ref().is_some_and(|r| r.value);
         let stats = args.stats();
         let timing = args.timing();
+        let repeats = args.repeats_by.is_some();
         quote! {
             const __IO_SITE_CONFIG: #p::Config = #p::Config {
                 max_depth: #max_depth,
                 outermost: #outermost,
                 timing: #timing,
                 stats: #stats,
+                repeats: #repeats,
             };
             static __IO_SITE: #p::Site = #p::Site::new(#p::Meta {
                 name: #name,

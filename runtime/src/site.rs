@@ -49,6 +49,9 @@ pub struct Config {
     pub timing: bool,
     /// `stats = false` turns counters and clock reads off.
     pub stats: bool,
+    /// `repeats_by(..)` is given: only then can a call be a repeat, so
+    /// only then does its exit look for one.
+    pub repeats: bool,
 }
 
 impl Config {

@@ -95,8 +95,8 @@ impl Begun {
     /// The request bits: [`Begun::IN_REQUEST`], [`Begun::REPEAT`], the line.
     pub(crate) const REQUEST: u32 = Begun::IN_REQUEST | Begun::REPEAT | 0x3F << Begun::LINE_SHIFT;
 
-    /// Where the request bits sit in `saved` (its top byte).
-    const SAVED_REQUEST_SHIFT: u32 = 56;
+    /// Where the request bits sit in `flags` (its high half).
+    const REQUEST_SHIFT: u32 = 32;
 
     /// The tally line of a call [`Begun::IN_REQUEST`].
     #[inline]
@@ -111,10 +111,12 @@ impl Begun {
 /// the tally has no room for another function (it counts that).
 #[cold]
 #[inline(never)]
-fn attribute(chain: &Chain, site: u32) -> u32 {
+fn attribute(chain: &Chain, site: &Site) -> u32 {
+    // The site's index is read again here, not passed: keeping it live
+    // across the inlined path cost an instruction on every call.
     chain
         .request()
-        .and_then(|tally: &Tally| tally.call(site))
+        .and_then(|tally: &Tally| tally.call(site.index()))
         .map_or(0, |line| {
             Begun::IN_REQUEST | u32::from(line) << Begun::LINE_SHIFT
         })
@@ -174,26 +176,33 @@ impl Begun {
     fn save(&mut self, depth: u32, len_before: u32) {
         // A function's depth takes 24 bits (a recursion 16 million calls
         // deep has long overflowed the stack), the request bits the rest.
-        self.saved = u64::from(len_before) | u64::from(depth & 0x00FF_FFFF) << 32;
+        self.saved = u64::from(len_before) | u64::from(depth) << 32;
     }
 
     #[inline]
     #[allow(clippy::cast_possible_truncation)] // the high half
     fn depth(self) -> u32 {
-        (self.saved >> 32) as u32 & 0x00FF_FFFF
+        (self.saved >> 32) as u32
     }
 
     /// Adds request bits ([`Begun::REQUEST`]).
     #[inline]
     pub(crate) fn set_request(&mut self, bits: u32) {
-        self.saved |= u64::from((bits & Begun::REQUEST) >> 5) << Begun::SAVED_REQUEST_SHIFT;
+        self.flags |= u64::from(bits & Begun::REQUEST) << Begun::REQUEST_SHIFT;
     }
 
     /// The request bits ([`Begun::REQUEST`]).
     #[inline]
     #[allow(clippy::cast_possible_truncation)] // the top byte
     pub(crate) fn request(self) -> u32 {
-        ((self.saved >> Begun::SAVED_REQUEST_SHIFT) as u32) << 5
+        (self.flags >> Begun::REQUEST_SHIFT) as u32
+    }
+
+    /// Whether [`Begun::REPEAT`] is among the request bits: one bit test
+    /// of `saved`, without shifting the bits out first.
+    #[inline]
+    fn repeated(self) -> bool {
+        self.flags & u64::from(Begun::REPEAT) << Begun::REQUEST_SHIFT != 0
     }
 
     #[inline]
@@ -285,16 +294,16 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
                 if cfg.stats {
                     begun.set(Begun::COUNTED);
                     block.start();
-                    // Inside a request: counted in its tally too. (Outside
-                    // one, this is the only cost: a load and a branch.)
-                    let tally = chain.request_word();
-                    if tally != 0 {
-                        begun.set_request(attribute(chain, ctl >> Site::INDEX_SHIFT));
-                    }
                     // Depth 1 needs no note: a snapshot with calls has
                     // `deepest >= 1`.
                     if depth > 1 {
                         site.stats.raise_deepest(depth);
+                    }
+                    // Inside a request: counted in its tally too. (Outside
+                    // one, this is the only cost: a load and a branch. Last,
+                    // so that nothing above must live across its call.)
+                    if chain.request_word() != 0 {
+                        begun.set_request(attribute(chain, site));
                     }
                 }
             }
@@ -363,9 +372,8 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
                 Some(ns) => block.finish_timed(outcome, ns),
                 None => block.finish(outcome),
             }
-            let request = begun.request();
-            if request & Begun::REPEAT != 0 {
-                repeated(chain, request, elapsed);
+            if callee.config.repeats && begun.repeated() {
+                repeated(chain, begun.request(), elapsed);
             }
         }
         true
