@@ -74,8 +74,8 @@ impl Begun {
     pub(crate) const TIMED: u32 = 1 << 4;
     /// Counted in the tally of the request the thread runs, on the line in
     /// bits [`Begun::LINE_SHIFT`] and up. (The request bits are kept apart
-    /// from the flags in a sync call, in the top byte of `saved`: set in a
-    /// branch, they would keep the flags from folding to constants.)
+    /// from the flags in a sync call, in the high half of `flags`: the low
+    /// half, which every test reads, still folds to constants.)
     pub(crate) const IN_REQUEST: u32 = 1 << 5;
     /// Its `repeats_by` key repeated an earlier call's in the request.
     pub(crate) const REPEAT: u32 = 1 << 6;
