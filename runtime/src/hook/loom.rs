@@ -120,3 +120,23 @@ fn two_writers_on_two_slots_free_nothing_in_use() {
         assert!([10, 12, 20, 22].contains(&seen), "{seen}");
     });
 }
+
+/// A call on a slot without layers takes the base chain without announcing
+/// itself: while it may be starting, a layer is added and removed again.
+/// A call that found the layered chain announces and loads the chain
+/// again, so the removal's reclamation never frees a chain it runs.
+#[test]
+fn a_call_racing_a_layer_on_and_off_runs_a_live_chain() {
+    model(|| {
+        let slot = Arc::new(HookSlot::new("loom::on_off", |x: u32| x));
+        let caller = {
+            let slot = Arc::clone(&slot);
+            thread::spawn(move || slot.call(1))
+        };
+        slot.wrap_once("a", |inner| Arc::new(move |x| inner(x) + 1));
+        slot.unwrap("a").unwrap();
+        let seen = caller.join().unwrap();
+        assert!(seen == 1 || seen == 2, "{seen}");
+        assert_eq!(slot.reclaim(), 0);
+    });
+}

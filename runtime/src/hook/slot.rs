@@ -38,10 +38,6 @@ use crate::sync::{lock, sleep, AtomicPtr, Mutex, MutexGuard, Ordering, UnsafeCel
 /// A factory: builds a layer around the function beneath it.
 type Factory<A, R> = Arc<dyn Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync>;
 
-/// Makes the original into a chain of its own: a `Box` around the
-/// original's concrete type, so calling it is one dynamic call.
-type Plain<A, R> = Arc<dyn Fn() -> Box<HookFn<A, R>> + Send + Sync>;
-
 /// A chain: the outermost layer (or the original), boxed.
 type Chain<A, R> = Box<HookFn<A, R>>;
 
@@ -146,13 +142,13 @@ impl<A, R> Drop for Published<A, R> {
 
 struct State<A: 'static, R: 'static> {
     original: Arc<HookFn<A, R>>,
-    plain: Plain<A, R>,
     layers: Vec<Entry<A, R>>,
     /// Changes committed so far: a change built against an older version
     /// is built again.
     version: u64,
-    /// The chain `current` points at.
-    current: Published<A, R>,
+    /// The chain `current` points at, when the slot has layers (without
+    /// any, it points at the slot's `base`).
+    current: Option<Published<A, R>>,
     retired: Vec<Retired<A, R>>,
 }
 
@@ -174,8 +170,13 @@ struct State<A: 'static, R: 'static> {
 /// ```
 pub struct HookSlot<A: 'static, R: 'static> {
     name: &'static str,
-    /// The current chain (the state's `current`).
+    /// The current chain (the state's `current`, or `base`).
     current: AtomicPtr<ChainCell<A, R>>,
+    /// The original as a chain of its own (a `Box` around its concrete
+    /// type, so calling it is one dynamic call): what the slot publishes
+    /// whenever it has no layer. It lives as long as the slot, never
+    /// retired, so a call that finds it needs no announcement.
+    base: Published<A, R>,
     state: Mutex<State<A, R>>,
 }
 
@@ -189,21 +190,17 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     pub fn new(name: &'static str, original: impl Fn(A) -> R + Send + Sync + 'static) -> Self {
         let typed = Arc::new(original);
         let original: Arc<HookFn<A, R>> = Arc::clone(&typed) as Arc<HookFn<A, R>>;
-        let plain: Plain<A, R> = Arc::new(move || {
-            let f = Arc::clone(&typed);
-            Box::new(move |a| f(a))
-        });
-        let current = Published::new(plain());
+        let base = Published::new(Box::new(move |a| typed(a)));
         reclaim::init();
         HookSlot {
             name,
-            current: AtomicPtr::new(current.as_ptr()),
+            current: AtomicPtr::new(base.as_ptr()),
+            base,
             state: Mutex::new(State {
                 original,
-                plain,
                 layers: Vec::new(),
                 version: 0,
-                current,
+                current: None,
                 retired: Vec::new(),
             }),
         }
@@ -221,8 +218,8 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
 
     /// Calls the current chain: the outermost layer, which calls the one
     /// beneath it, down to the original. No lock and no reference count:
-    /// one atomic load, this thread's announcement (two plain stores), and
-    /// the dynamic call.
+    /// without layers, one atomic load, a compare and the dynamic call;
+    /// with layers, this thread's announcement too (two plain stores).
     ///
     /// ```
     /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
@@ -231,7 +228,28 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     #[inline]
     #[allow(unsafe_code)]
     pub fn call(&self, args: A) -> R {
+        let base = self.base.as_ptr();
+        if self.current.load(Ordering::Acquire) == base {
+            // SAFETY: the base chain is freed only with the slot, which
+            // this call borrows; it is never written after `new`.
+            let cell = unsafe { &*base };
+            // SAFETY: shared access to a chain never written again.
+            let result = cell.with(|chain| unsafe { (*chain)(args) });
+            #[cfg(loom)]
+            cell.with(|_| ());
+            return result;
+        }
+        self.call_layered(args)
+    }
+
+    /// A call through a chain with layers, which a change may retire while
+    /// the call runs it: announced to [`reclaim`] first.
+    #[inline]
+    #[allow(unsafe_code)]
+    fn call_layered(&self, args: A) -> R {
         let _entered = reclaim::enter();
+        // Loaded again after the announcement: the chain loaded before it
+        // may have been retired and freed since.
         // SAFETY: `current` always points at a live chain: one is freed only
         // after it was replaced and every call that may have loaded it has
         // left (`reclaim`), and `_entered` keeps this call among those until
@@ -482,18 +500,17 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     ) -> Result<(), E> {
         let mut raced_by_own = 0;
         loop {
-            let (version, mut layers, original, plain) = {
+            let (version, mut layers, original) = {
                 let state = self.lock();
                 (
                     state.version,
                     state.layers.clone(),
                     Arc::clone(&state.original),
-                    Arc::clone(&state.plain),
                 )
             };
             edit(&mut layers)?;
             let own_before = commits();
-            let chain = build(&original, &plain, &layers);
+            let chain = build(&original, &layers);
             let mut state = self.lock();
             if state.version != version {
                 drop(state);
@@ -523,13 +540,18 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
                     .filter(|o| !layers.iter().any(|e| Arc::ptr_eq(&o.layer, &e.layer)))
                     .map(|o| &o.layer),
             );
-            let replaced = std::mem::replace(&mut state.current, Published::new(chain));
-            self.current
-                .store(state.current.as_ptr(), Ordering::Release);
-            state.retired.push(Retired {
-                tag: reclaim::retire(),
-                _chain: replaced,
-            });
+            let replaced = std::mem::replace(&mut state.current, chain.map(Published::new));
+            let published = state
+                .current
+                .as_ref()
+                .map_or(self.base.as_ptr(), Published::as_ptr);
+            self.current.store(published, Ordering::Release);
+            if let Some(replaced) = replaced {
+                state.retired.push(Retired {
+                    tag: reclaim::retire(),
+                    _chain: replaced,
+                });
+            }
             let old_layers = std::mem::replace(&mut state.layers, layers);
             state.version += 1;
             let pile = state.retired.len();
@@ -551,16 +573,14 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
 }
 
 /// Builds the chain from the original through every layer (each layer's
-/// wrapper counted). Layers get the function beneath them as an `Arc`; the
-/// outermost is boxed, which is what a call goes through.
+/// wrapper counted); `None` without layers (the slot's base is the chain).
+/// Layers get the function beneath them as an `Arc`; the outermost is
+/// boxed, which is what a call goes through.
 fn build<A: 'static, R: 'static>(
     original: &Arc<HookFn<A, R>>,
-    plain: &Plain<A, R>,
     layers: &[Entry<A, R>],
-) -> Chain<A, R> {
-    let Some((outermost, inner)) = layers.split_last() else {
-        return plain();
-    };
+) -> Option<Chain<A, R>> {
+    let (outermost, inner) = layers.split_last()?;
     let mut chain = Arc::clone(original);
     for entry in inner {
         let wrapped = (entry.factory)(chain);
@@ -574,12 +594,12 @@ fn build<A: 'static, R: 'static>(
     }
     let wrapped = (outermost.factory)(chain);
     let layer = Arc::clone(&outermost.layer);
-    Box::new(move |a| {
+    Some(Box::new(move |a| {
         layer
             .calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         wrapped(a)
-    })
+    }))
 }
 
 impl<A: 'static, R: 'static> Drop for HookSlot<A, R> {
