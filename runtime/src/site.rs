@@ -39,6 +39,8 @@ use crate::stats::{SiteStats, Stats};
 /// Options fixed at compile time by the attribute.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
+// Flags, not a state machine: each is a constant the optimiser folds.
+#[allow(clippy::struct_excessive_bools)]
 pub struct Config {
     /// `max_depth = N`; `0` means no per-function limit. (`on_overflow` is
     /// not stored: it chooses which entry function the generated code calls.)
