@@ -122,7 +122,10 @@ pub use stats::{
 /// `skip_all`, `fields(..)`, `err`, `err(Debug|Display)`, `ret`,
 /// `ret(Debug|Display)`. Options of this crate: `crate = path`,
 /// `max_depth = N`, `on_overflow = "panic" | "error"`,
-/// `recursion = "nest" | "outermost"`, `timing = false`, `stats = false`.
+/// `recursion = "nest" | "outermost"`, `timing = false`, `stats = false`,
+/// `request` (each call is a request, see [`request`]) and
+/// `repeats_by(args..)` (calls with equal values of these arguments in one
+/// request are repeats).
 ///
 /// ```
 /// use instrument_once::instrument_once;

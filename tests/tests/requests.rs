@@ -257,6 +257,23 @@ fn repeats_warn_once_a_minute() {
         .collect();
     assert_eq!(warnings.len(), 1, "{lines:#?}");
     assert!(warnings[0].contains("repeats:u64=4"), "{}", warnings[0]);
+    // Many keys repeated once each are not one key repeated: five repeats
+    // in all, at most one of any key, stay below the threshold of 3.
+    let ((), lines) = instrument_once_tests::record(tracing::Level::WARN, || {
+        request::scope("many-keys-job", || {
+            for key in ["a", "b", "c", "d", "e"] {
+                user_by_id(key);
+                user_by_id(key);
+            }
+        });
+    });
+    assert!(
+        !lines.iter().any(|l| l.contains("many-keys-job")),
+        "{lines:#?}"
+    );
+    let many = request::report();
+    let many = many.get("many-keys-job", &qualified("user_by_id")).unwrap();
+    assert_eq!(many.repeats, 5, "every repeat is still counted");
     request::set_repeat_warning(0);
     let ((), lines) = instrument_once_tests::record(tracing::Level::WARN, || {
         request::scope("unwarned-job", || {
@@ -287,6 +304,40 @@ fn prometheus_has_the_request_families() {
     assert!(text.contains(&format!(
         "instrument_once_repeats_total{{request=\"metrics-job\",function=\"{f}\"}} 1"
     )));
+    let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())));
+    assert!(parsed.is_ok());
+}
+
+/// Two functions with one qualified name (same-named nested functions) are
+/// two series of the request families, labelled as the other families
+/// label them.
+#[test]
+fn same_named_functions_are_two_request_series() {
+    fn first() -> u32 {
+        #[instrument_once]
+        fn lookup() -> u32 {
+            1
+        }
+        lookup()
+    }
+    fn second() -> u32 {
+        #[instrument_once]
+        fn lookup() -> u32 {
+            2
+        }
+        lookup()
+    }
+    request::scope("same-names-job", || first() + second());
+    let text = instrument_once::registry().snapshot().to_prometheus();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("instrument_once_repeats_total{request=\"same-names-job\"")
+                && l.contains("::lookup")
+        })
+        .collect();
+    assert_eq!(series.len(), 2, "{series:#?}");
+    assert_ne!(series[0], series[1]);
     let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())));
     assert!(parsed.is_ok());
 }

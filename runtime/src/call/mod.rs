@@ -47,7 +47,8 @@ use crate::overflow::{exceeded, DepthExceeded};
 use crate::site::{Config, Site};
 use crate::stats::{timing, Outcome, Tally};
 
-/// What entry decided (`flags`), and what exit restores (`saved`: the
+/// What entry decided (`flags`: the flags in the low half, the request
+/// bits in the high half), and what exit restores (`saved`: the
 /// length of this thread's chain before the call in the low half, the
 /// function's depth on this thread before it in the high half; both with
 /// [`Begun::TRACKED`], sync). Two `u64`s, so the compiler keeps them in
@@ -75,7 +76,8 @@ impl Begun {
     /// Counted in the tally of the request the thread runs, on the line in
     /// bits [`Begun::LINE_SHIFT`] and up. (The request bits are kept apart
     /// from the flags in a sync call, in the high half of `flags`: the low
-    /// half, which every test reads, still folds to constants.)
+    /// half, which every test reads, still folds to constants. An async
+    /// call keeps them in these bits of its own `u32` of flags.)
     pub(crate) const IN_REQUEST: u32 = 1 << 5;
     /// Its `repeats_by` key repeated an earlier call's in the request.
     pub(crate) const REPEAT: u32 = 1 << 6;
@@ -174,8 +176,6 @@ impl Begun {
 
     #[inline]
     fn save(&mut self, depth: u32, len_before: u32) {
-        // A function's depth takes 24 bits (a recursion 16 million calls
-        // deep has long overflowed the stack), the request bits the rest.
         self.saved = u64::from(len_before) | u64::from(depth) << 32;
     }
 
@@ -193,13 +193,13 @@ impl Begun {
 
     /// The request bits ([`Begun::REQUEST`]).
     #[inline]
-    #[allow(clippy::cast_possible_truncation)] // the top byte
+    #[allow(clippy::cast_possible_truncation)] // the high half of `flags`
     pub(crate) fn request(self) -> u32 {
         (self.flags >> Begun::REQUEST_SHIFT) as u32
     }
 
     /// Whether [`Begun::REPEAT`] is among the request bits: one bit test
-    /// of `saved`, without shifting the bits out first.
+    /// of `flags`, without shifting the bits out first.
     #[inline]
     fn repeated(self) -> bool {
         self.flags & u64::from(Begun::REPEAT) << Begun::REQUEST_SHIFT != 0

@@ -145,11 +145,19 @@ fn requests(out: &mut String, report: &crate::request::Report) {
     if rows.is_empty() {
         return;
     }
+    // The same `function` label as the other families: two functions with
+    // one qualified name are two series, not one label set twice.
+    let sites = crate::registry::sites_by_index();
+    let names = crate::registry::unique_names(&sites);
     let labels = |r: &crate::request::RequestRow| {
+        let function = usize::try_from(r.site.index())
+            .ok()
+            .filter(|i| sites.get(*i).is_some_and(|s| std::ptr::eq(*s, r.site)))
+            .map_or(r.site.qualified_name(), |i| names[i].as_str());
         format!(
             "request=\"{}\",function=\"{}\"",
             escape(r.request),
-            escape(r.site.qualified_name())
+            escape(function)
         )
     };
     let _ = writeln!(

@@ -172,8 +172,9 @@ pub(crate) fn fold(name: &'static str, tally: &Tally) {
                 .position(|bound| counted.calls <= *bound)
                 .unwrap_or(CALLS_BOUNDS.len());
             line.per_request[bucket] += 1;
+            // One key repeated often, not many keys once each.
             if threshold > 0
-                && counted.repeats >= threshold
+                && counted.key_repeats >= threshold
                 && line.warned_at.is_none_or(|at| at.elapsed() >= WARN_EVERY)
             {
                 line.warned_at = Some(Instant::now());
@@ -203,12 +204,15 @@ fn warn(warnings: &[Warning]) {
             request = w.name,
             function,
             repeats = w.counted.repeats,
+            repeats_of_one_key = w.counted.key_repeats,
             calls = w.counted.calls,
             repeat_time_ms = repeat_time.as_secs_f64() * 1e3,
             "{function} was called {} times with a key it had already been called with \
-             in one `{}` request ({} calls; the repeats took {repeat_time:?})",
+             in one `{}` request ({} times with one key; {} calls; the repeats took \
+             {repeat_time:?})",
             w.counted.repeats,
             w.name,
+            w.counted.key_repeats,
             w.counted.calls,
         );
     }

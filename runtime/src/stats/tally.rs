@@ -23,8 +23,10 @@ pub(crate) const KEYS: usize = 256;
 pub(crate) struct Line {
     /// The site's registry index plus one; 0 while the line is free.
     site: AtomicU32,
-    calls: AtomicU32,
-    repeats: AtomicU32,
+    /// The most repeats of any one key (what the warning judges).
+    key_repeats: AtomicU32,
+    calls: AtomicU64,
+    repeats: AtomicU64,
     repeat_ns: AtomicU64,
 }
 
@@ -35,6 +37,8 @@ pub(crate) struct Counted {
     pub(crate) site: u32,
     pub(crate) calls: u64,
     pub(crate) repeats: u64,
+    /// The most repeats of any one key.
+    pub(crate) key_repeats: u64,
     /// Time the repeated calls took (those that were timed).
     pub(crate) repeat_ns: u64,
 }
@@ -44,6 +48,8 @@ pub(crate) struct Tally {
     lines: [Line; FUNCTIONS],
     /// Fingerprints of the keys seen (0: free), open addressing.
     keys: [AtomicU64; KEYS],
+    /// How often each key in `keys` repeated.
+    key_repeats: [AtomicU32; KEYS],
     keys_used: AtomicU32,
     /// Calls of functions that found no free line.
     unslotted: AtomicU64,
@@ -51,19 +57,21 @@ pub(crate) struct Tally {
     unkeyed: AtomicU64,
 }
 
-/// Adds one to a cell only the tally's current thread writes.
+/// Adds one to a cell only the tally's current thread writes (saturating:
+/// a count that cannot grow stays at its largest, never wraps to small);
+/// returns the new count.
 #[inline]
-fn bump32(cell: &AtomicU32) {
-    cell.store(
-        cell.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
+fn bump32(cell: &AtomicU32) -> u32 {
+    let n = cell.load(Ordering::Relaxed).saturating_add(1);
+    cell.store(n, Ordering::Relaxed);
+    n
 }
 
+/// Adds `n` to a cell only the tally's current thread writes (saturating).
 #[inline]
 fn add64(cell: &AtomicU64, n: u64) {
     cell.store(
-        cell.load(Ordering::Relaxed).wrapping_add(n),
+        cell.load(Ordering::Relaxed).saturating_add(n),
         Ordering::Relaxed,
     );
 }
@@ -130,11 +138,13 @@ impl Tally {
         Box::leak(Box::new(Tally {
             lines: std::array::from_fn(|_| Line {
                 site: AtomicU32::new(0),
-                calls: AtomicU32::new(0),
-                repeats: AtomicU32::new(0),
+                key_repeats: AtomicU32::new(0),
+                calls: AtomicU64::new(0),
+                repeats: AtomicU64::new(0),
                 repeat_ns: AtomicU64::new(0),
             }),
             keys: std::array::from_fn(|_| AtomicU64::new(0)),
+            key_repeats: std::array::from_fn(|_| AtomicU32::new(0)),
             keys_used: AtomicU32::new(0),
             unslotted: AtomicU64::new(0),
             unkeyed: AtomicU64::new(0),
@@ -156,7 +166,7 @@ impl Tally {
             } else if held != tag {
                 continue;
             }
-            bump32(&line.calls);
+            add64(&line.calls, 1);
             #[allow(clippy::cast_possible_truncation)] // below FUNCTIONS
             return Some(i as u8);
         }
@@ -173,10 +183,15 @@ impl Tally {
         let print = mix(hash ^ u64::from(line.site.load(Ordering::Relaxed))) | 1;
         let start = usize::try_from(print >> 56).unwrap_or(0);
         for probe in 0..KEYS {
-            let slot = &self.keys[(start + probe) & (KEYS - 1)];
+            let at = (start + probe) & (KEYS - 1);
+            let slot = &self.keys[at];
             let held = slot.load(Ordering::Relaxed);
             if held == print {
-                bump32(&line.repeats);
+                add64(&line.repeats, 1);
+                let of_key = bump32(&self.key_repeats[at]);
+                if of_key > line.key_repeats.load(Ordering::Relaxed) {
+                    line.key_repeats.store(of_key, Ordering::Relaxed);
+                }
                 return true;
             }
             if held == 0 {
@@ -208,18 +223,21 @@ impl Tally {
             }
             out.push(Counted {
                 site: site - 1,
-                calls: u64::from(line.calls.load(Ordering::Relaxed)),
-                repeats: u64::from(line.repeats.load(Ordering::Relaxed)),
+                calls: line.calls.load(Ordering::Relaxed),
+                repeats: line.repeats.load(Ordering::Relaxed),
+                key_repeats: u64::from(line.key_repeats.load(Ordering::Relaxed)),
                 repeat_ns: line.repeat_ns.load(Ordering::Relaxed),
             });
             line.site.store(0, Ordering::Relaxed);
+            line.key_repeats.store(0, Ordering::Relaxed);
             line.calls.store(0, Ordering::Relaxed);
             line.repeats.store(0, Ordering::Relaxed);
             line.repeat_ns.store(0, Ordering::Relaxed);
         }
         if self.keys_used.load(Ordering::Relaxed) > 0 {
-            for slot in &self.keys {
+            for (slot, repeats) in self.keys.iter().zip(&self.key_repeats) {
                 slot.store(0, Ordering::Relaxed);
+                repeats.store(0, Ordering::Relaxed);
             }
             self.keys_used.store(0, Ordering::Relaxed);
         }
@@ -257,12 +275,14 @@ mod tests {
                     site: 7,
                     calls: 2,
                     repeats: 1,
+                    key_repeats: 1,
                     repeat_ns: 1_000
                 },
                 Counted {
                     site: 9,
                     calls: 1,
                     repeats: 0,
+                    key_repeats: 0,
                     repeat_ns: 0
                 },
             ]
@@ -273,6 +293,36 @@ mod tests {
         assert!(again.is_empty());
         let c = t.call(7).unwrap();
         assert!(!t.key(c, 42), "keys are forgotten between requests");
+    }
+
+    #[test]
+    fn the_most_repeats_of_one_key_are_kept_apart_from_the_total() {
+        let t = Tally::leak();
+        let line = t.call(3).unwrap();
+        // Keys 1 and 2 twice each (one repeat each), key 3 four times.
+        for key in [1, 1, 2, 2, 3, 3, 3, 3] {
+            t.key(line, key);
+        }
+        let mut out = Vec::new();
+        t.drain(&mut out);
+        assert_eq!((out[0].repeats, out[0].key_repeats), (5, 3));
+        // Forgotten with the keys: the next request starts from zero.
+        let line = t.call(3).unwrap();
+        t.key(line, 3);
+        assert!(t.key(line, 3));
+        let mut next = Vec::new();
+        t.drain(&mut next);
+        assert_eq!((next[0].repeats, next[0].key_repeats), (1, 1));
+    }
+
+    #[test]
+    fn a_count_that_cannot_grow_stays_at_its_largest() {
+        let cell = AtomicU32::new(u32::MAX - 1);
+        assert_eq!(bump32(&cell), u32::MAX);
+        assert_eq!(bump32(&cell), u32::MAX, "saturates, never wraps to 0");
+        let wide = AtomicU64::new(u64::MAX - 1);
+        add64(&wide, 5);
+        assert_eq!(wide.load(Ordering::Relaxed), u64::MAX);
     }
 
     #[test]
