@@ -204,12 +204,15 @@ impl Tally {
         false
     }
 
-    /// Adds the time a repeated call on `line` took.
+    /// Adds the time a repeated call on `line` took. Nothing when the line
+    /// is free: the call was counted in a request that has ended since
+    /// (an async call that outlived its request's scope), and its time must
+    /// not surface in whichever request takes the line next.
     pub(crate) fn repeat_time(&self, line: u8, ns: u64) {
-        add64(
-            &self.lines[usize::from(line) & (FUNCTIONS - 1)].repeat_ns,
-            ns,
-        );
+        let line = &self.lines[usize::from(line) & (FUNCTIONS - 1)];
+        if line.site.load(Ordering::Relaxed) != 0 {
+            add64(&line.repeat_ns, ns);
+        }
     }
 
     /// Every function counted, and the calls past the tally's room
@@ -310,9 +313,23 @@ mod tests {
         let line = t.call(3).unwrap();
         t.key(line, 3);
         assert!(t.key(line, 3));
+        // A late repeat's time for a free line is dropped, not kept for
+        // the next request on that line.
+        let free = (line + 1) % 64;
+        t.repeat_time(free, 7);
         let mut next = Vec::new();
         t.drain(&mut next);
         assert_eq!((next[0].repeats, next[0].key_repeats), (1, 1));
+        assert_eq!(next.len(), 1);
+        let taken = t.call(0).unwrap();
+        assert_ne!(
+            taken, free,
+            "a different line: the check below is not vacuous"
+        );
+        let mut after = Vec::new();
+        t.lines[usize::from(free)].site.store(1, Ordering::Relaxed);
+        t.drain(&mut after);
+        assert!(after.iter().all(|c| c.repeat_ns == 0), "{after:?}");
     }
 
     #[test]
