@@ -45,36 +45,114 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
     }
 }
 
-/// Every `crate::name` a file's code (not its comments) uses.
-fn named_modules(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for line in text.lines() {
-        let code = line.trim_start();
-        if code.starts_with("//") {
-            continue;
-        }
-        let mut rest = code;
-        while let Some(at) = rest.find("crate::") {
-            let before = &rest[..at];
-            rest = &rest[at + "crate::".len()..];
-            // `$crate::` is the runtime seen from a user's crate.
-            if before.ends_with('$') {
-                continue;
+/// How deep below the crate root a file's module is: `foo.rs` and
+/// `foo/mod.rs` are 1 (`crate::foo`), `foo/bar.rs` is 2.
+fn depth_of(src: &Path, file: &Path) -> usize {
+    let rel = file.strip_prefix(src).unwrap();
+    let parts = rel.components().count();
+    if rel.ends_with("mod.rs") {
+        parts - 1
+    } else {
+        parts
+    }
+}
+
+/// A file's code without its comment lines, and with the whitespace after
+/// each `::` removed, so a path broken over lines reads as one.
+fn code_of(text: &str) -> String {
+    let code: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect();
+    let joined = code.join("\n");
+    let mut out = String::with_capacity(joined.len());
+    let mut rest = joined.as_str();
+    while let Some(at) = rest.find("::") {
+        out.push_str(&rest[..at + 2]);
+        rest = rest[at + 2..].trim_start();
+    }
+    out.push_str(rest);
+    out
+}
+
+fn ident(text: &str) -> String {
+    text.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The first segment of each path in a `{..}` group (`text` starts after
+/// the brace), at the group's own level.
+fn group_heads(text: &str, out: &mut Vec<String>) {
+    let mut level = 0;
+    let mut expect = true;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => level += 1,
+            '}' if level == 0 => return,
+            '}' => level -= 1,
+            ',' if level == 0 => expect = true,
+            c if expect && level == 0 && !c.is_whitespace() => {
+                out.push(ident(&text[i..]));
+                expect = false;
             }
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            {
-                out.insert(name);
-            }
+            _ => {}
         }
     }
+}
+
+/// The names a path from the crate root starts with (`text` starts after
+/// `crate::` or enough `super::`s): one, or each of a group's.
+fn heads(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    match text.strip_prefix('{') {
+        Some(group) => group_heads(group, &mut out),
+        None => out.push(ident(text)),
+    }
     out
+}
+
+/// Every module of the crate root a file's code (not its comments) names:
+/// `crate::name`, `crate::{a, b::c}`, and `super::name` where the `super`s
+/// reach the root (`depth` is the file's, see [`depth_of`]).
+fn named_modules(text: &str, depth: usize) -> BTreeSet<String> {
+    let code = code_of(text);
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        // `$crate::` is the runtime seen from a user's crate; a longer
+        // identifier ending in `crate` is not the keyword.
+        let before = code[..at].chars().next_back();
+        if before.is_some_and(|c| c == '$' || c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        found.extend(heads(&code[at + "crate::".len()..]));
+    }
+    let mut at = 0;
+    while let Some(next) = code[at..].find("super::") {
+        let begin = at + next;
+        let before = code[..begin].chars().next_back();
+        let mut end = begin;
+        let mut supers = 0;
+        while code[end..].starts_with("super::") {
+            supers += 1;
+            end += "super::".len();
+        }
+        at = end;
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        if supers == depth {
+            found.extend(heads(&code[end..]));
+        }
+    }
+    found
+        .into_iter()
+        .filter(|name| {
+            name.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        })
+        .collect()
 }
 
 /// Which modules each module names.
@@ -89,7 +167,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         };
         let text = std::fs::read_to_string(&file).unwrap();
         let names = graph.entry(module.clone()).or_default();
-        for named in named_modules(&text) {
+        for named in named_modules(&text, depth_of(&src, &file)) {
             if named != module {
                 names.insert(named);
             }
@@ -150,12 +228,30 @@ fn no_module_reaches_itself() {
     }
 }
 
-/// The checker itself: it sees a dependency written in a path, and skips
-/// comments and `$crate`.
+/// The checker itself: it sees a dependency written in a path, a group,
+/// a path broken over lines and `super::` that reaches the crate root, and
+/// skips comments and `$crate`.
 #[test]
 fn the_checker_finds_module_paths_in_code_only() {
-    let names = named_modules(
-        "use crate::site::Site;\n// crate::registry in a comment\n/// [`crate::control`]\nlet x = crate::stats::timing();\n$crate::__private::x!();",
+    let names = |text: &str, depth: usize| -> Vec<String> {
+        named_modules(text, depth).into_iter().collect()
+    };
+    assert_eq!(
+        names(
+            "use crate::site::Site;\n// crate::registry in a comment\n/// [`crate::control`]\nlet x = crate::stats::timing();\n$crate::__private::x!();",
+            1
+        ),
+        ["site", "stats"]
     );
-    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["site", "stats"]);
+    assert_eq!(
+        names("use crate::{\n    clock,\n    depth::{Chain, Local},\n    sync::lock,\n};", 1),
+        ["clock", "depth", "sync"]
+    );
+    assert_eq!(names("let t = crate::\n    table::render();", 2), ["table"]);
+    // From `foo.rs` (depth 1) one `super` is the root; from `foo/bar.rs`
+    // (depth 2) it is `foo` itself, and two reach the root.
+    assert_eq!(names("use super::registry::Site;", 1), ["registry"]);
+    assert!(names("use super::chain::Chain;", 2).is_empty());
+    assert_eq!(names("use super::super::{export, site};", 2), ["export", "site"]);
+    assert!(names("use my_crate::x; use instrument_once_crate::y;", 1).is_empty());
 }
