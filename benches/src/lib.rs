@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use instrument_once::instrument_once;
+use instrument_once::{instrument_once, request};
 
 /// A few arithmetic operations.
 #[inline(always)]
@@ -82,6 +82,37 @@ pub fn work_io_spans_trace(x: u64) -> u64 {
 pub fn work_io_counters(x: u64) -> u64 {
     body(x)
 }
+
+/// Spans and counters, no clock, with a `repeats_by` key (a short string,
+/// as a user id would be).
+#[inline(never)]
+#[instrument_once(timing = false, repeats_by(user))]
+pub fn work_io_repeats(user: &str, x: u64) -> u64 {
+    body(x ^ user.len() as u64)
+}
+
+/// The key every `work_io_repeats` call of the benchmarks passes: a short
+/// string, so every call inside a request after the first is a repeat.
+pub const USER_KEY: &str = "auth0|5f3c1a";
+
+macro_rules! distinct {
+    ($($f:ident)*) => {
+        $(
+            /// One of ten distinct counted functions a request calls.
+            #[inline(never)]
+            #[instrument_once(timing = false)]
+            pub fn $f(x: u64) -> u64 {
+                body(x)
+            }
+        )*
+        /// Calls each of the ten once.
+        #[inline(never)]
+        pub fn call_ten(x: u64) -> u64 {
+            0 $(+ $f(x))*
+        }
+    };
+}
+distinct!(d0 d1 d2 d3 d4 d5 d6 d7 d8 d9);
 
 /// The default: spans, counters and latency.
 #[inline(never)]
@@ -316,6 +347,19 @@ pub fn run(variant: &str, n: u64) -> u64 {
         "async_tracing" => each!(|x| block_on_noop(awork_tracing(x))),
         "async_io_spans" => each!(|x| block_on_noop(awork_io_spans(x))),
         "async_io_counters" => each!(|x| block_on_noop(awork_io_counters(x))),
+        // The request profile: counted calls inside one long request (the
+        // scope's cost is not in these), the same call with a short string
+        // `repeats_by` key outside and inside a request, and whole requests
+        // (a scope opened and closed each iteration) calling nothing or ten
+        // distinct functions once each.
+        "req_counters" => request::scope("bench", || each!(work_io_counters)),
+        "io_repeats" => each!(|x| work_io_repeats(black_box(USER_KEY), x)),
+        "req_repeats" => request::scope("bench", || {
+            each!(|x| work_io_repeats(black_box(USER_KEY), x));
+        }),
+        "ten" => each!(call_ten),
+        "scope_empty" => each!(|x| request::scope("bench", || x)),
+        "scope_ten" => each!(|x| request::scope("bench", || call_ten(x))),
         other => panic!("unknown variant {other}"),
     }
     acc

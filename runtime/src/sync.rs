@@ -179,3 +179,21 @@ pub(crate) fn sleep(pause: std::time::Duration) {
     #[cfg(not(loom))]
     std::thread::sleep(pause);
 }
+
+/// Runs a loom model with at most `preemptions` preemptions, unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise (CI sets 2): the one way every
+/// model of this crate is run.
+#[cfg(all(loom, test))]
+pub(crate) fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
+    builder.check(f);
+}
+
+/// [`model_bounded`] with the default bound of 2.
+#[cfg(all(loom, test))]
+pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_bounded(2, f);
+}

@@ -194,6 +194,9 @@ fn holding(
 fn a_busy_slot_does_not_hold_back_another_slots_chains() {
     within_a_minute(|| {
         let busy = Arc::new(HookSlot::new("lifecycle::busy", |x: u64| x));
+        // A layer, so that every call through the busy slot announces
+        // itself (a slot without layers runs its base chain unannounced).
+        busy.wrap_once("always", |inner| Arc::new(move |x| inner(x)));
         let changed = HookSlot::new("lifecycle::changed", |x: u64| x);
         let held = Arc::new(());
         let stop = Arc::new(AtomicBool::new(false));

@@ -244,7 +244,10 @@ fn the_checker_finds_module_paths_in_code_only() {
         ["site", "stats"]
     );
     assert_eq!(
-        names("use crate::{\n    clock,\n    depth::{Chain, Local},\n    sync::lock,\n};", 1),
+        names(
+            "use crate::{\n    clock,\n    depth::{Chain, Local},\n    sync::lock,\n};",
+            1
+        ),
         ["clock", "depth", "sync"]
     );
     assert_eq!(names("let t = crate::\n    table::render();", 2), ["table"]);
@@ -252,6 +255,9 @@ fn the_checker_finds_module_paths_in_code_only() {
     // (depth 2) it is `foo` itself, and two reach the root.
     assert_eq!(names("use super::registry::Site;", 1), ["registry"]);
     assert!(names("use super::chain::Chain;", 2).is_empty());
-    assert_eq!(names("use super::super::{export, site};", 2), ["export", "site"]);
+    assert_eq!(
+        names("use super::super::{export, site};", 2),
+        ["export", "site"]
+    );
     assert!(names("use my_crate::x; use instrument_once_crate::y;", 1).is_empty());
 }

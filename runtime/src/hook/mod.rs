@@ -23,9 +23,12 @@
 //!   original; [`HookSlot::original`] and [`HookSlot::is_wrapped`] answer from
 //!   the list of layers.
 //! * Calls read the current chain without a lock or a reference count: one
-//!   atomic load, this thread's announcement (two plain stores to a line
-//!   only it writes), and the dynamic call. A change is published whole, so
-//!   a concurrent call sees the old chain or the new one, never a mix.
+//!   atomic load and the dynamic call, and, when the slot has layers, this
+//!   thread's announcement (two plain stores to a line only it writes) and
+//!   a second load. A slot without layers runs its base chain, which lives
+//!   as long as the slot and needs no announcement. A change is published
+//!   whole, so a concurrent call sees the old chain or the new one, never a
+//!   mix.
 //! * A replaced chain is freed, and the values its layers captured dropped,
 //!   once no call can still be inside it (epoch-based reclamation with an
 //!   asymmetric barrier, see `reclaim.rs`): memory stays bounded however often a

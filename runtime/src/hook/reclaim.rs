@@ -11,8 +11,10 @@
 //!
 //! # The protocol
 //!
-//! * Every thread that calls through a slot has a [`Reader`] record (its
-//!   thread-local storage points at it): one word, `epoch, depth`. Entering its
+//! * Every thread that calls through a slot's layers has a [`Reader`]
+//!   record (its thread-local storage points at it): one word, `epoch,
+//!   depth`. (A slot without layers runs a chain that is never retired;
+//!   its calls do not come here.) Entering its
 //!   outermost slot call, a thread stores the global epoch there with depth
 //!   1; a nested call only raises the depth; leaving lowers it (a release
 //!   store). Only the owning thread writes its record: plain stores, no
@@ -50,7 +52,7 @@
 //! a destructor is freed at thread exit); a thread reaches its record
 //! through a pointer in its thread-local storage.
 //!
-//! Every call announces the *global* epoch (a word only changes write, on
+//! Every announced call announces the *global* epoch (a word only changes write, on
 //! its own cache line): a call through a slot that never changes must not
 //! hold back chains retired by other slots.
 //!

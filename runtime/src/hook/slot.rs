@@ -14,8 +14,10 @@
 //! when another change races it.
 //!
 //! The *current chain* is a pointer the commit swaps; a call loads it and
-//! runs it, with no lock and no reference count. The replaced chain is
-//! retired, tagged with the epoch of [`super::reclaim`], and freed (with the
+//! runs it, with no lock and no reference count. Without layers it points
+//! at the slot's *base* chain (the original alone), which lives as long as
+//! the slot: a call that finds it runs it without announcing itself. A
+//! replaced chain with layers is retired, tagged with the epoch of [`super::reclaim`], and freed (with the
 //! values its layers captured) once no call can still be inside it: at the
 //! removal of a layer, every [`RECLAIM_EVERY`] changes, by
 //! [`HookSlot::reclaim`] and [`HookSlot::reclaim_within`] (which waits for
@@ -461,8 +463,10 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// Like [`HookSlot::reclaim`], but waits (sleeping, ever longer, up to
     /// 10 ms at a time) for the calls in flight to leave, until nothing is
     /// kept or `timeout` has passed; returns how many replaced chains are
-    /// still kept. It does not wait from inside a call through a slot
-    /// (that call itself would keep them).
+    /// still kept. It does not wait from inside a call through a slot's
+    /// layers (that call itself would keep them); from inside a call of a
+    /// slot without layers it waits like anywhere else (that call holds
+    /// nothing back).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -614,7 +618,7 @@ impl<A: 'static, R: 'static> Drop for HookSlot<A, R> {
         };
         // No call can be running: calls borrow the slot. Outside the lock:
         // dropping the captures runs the user's code. (The current chain
-        // goes with the state, after these.)
+        // goes after these, with the base or with the state.)
         drop(retired);
         drop(layers);
     }

@@ -1,9 +1,9 @@
 //! The book: every (request name, function) pair's figures, folded in from
 //! each request's tally when the request ends, and the repeat warnings.
 //!
-//! Folding takes one lock per request and one map lookup per function the
-//! request called (a fast hash of the name and the site's index). The map
-//! holds at most [`max_pairs`] pairs: a pair past the cap is not added, and
+//! Folding takes one lock per request, one lookup of the request's name
+//! and one lookup per function the request called (a fast hash of the
+//! site's index). The book holds at most [`max_pairs`] pairs: a pair past the cap is not added, and
 //! its calls are counted as refused (shown by the report and
 //! [`crate::diagnose()`]).
 
@@ -102,13 +102,22 @@ pub(crate) struct Line {
 
 type Fast = BuildHasherDefault<KeyHasher>;
 
+/// One request name's figures.
+#[derive(Default)]
+pub(crate) struct Named {
+    /// Requests of this name ended (also those that called nothing).
+    pub(crate) ended: u64,
+    /// By site index.
+    pub(crate) lines: HashMap<u32, Line, Fast>,
+}
+
 /// The book (see the module documentation).
 #[derive(Default)]
 pub(crate) struct Book {
-    /// By request name and site index.
-    pub(crate) lines: HashMap<(&'static str, u32), Line, Fast>,
-    /// Requests ended, by name (every name, also one that called nothing).
-    pub(crate) requests: HashMap<&'static str, u64, Fast>,
+    /// By request name.
+    pub(crate) requests: HashMap<&'static str, Named, Fast>,
+    /// (request, function) pairs kept, in all names.
+    pub(crate) pairs: usize,
     /// Pairs past the cap, and their calls.
     pub(crate) refused_pairs: u64,
     pub(crate) refused_calls: u64,
@@ -145,21 +154,24 @@ pub(crate) fn fold(name: &'static str, tally: &Tally) {
     let cap = max_pairs();
     let mut warnings = Vec::new();
     {
-        let mut book = book();
-        *book.requests.entry(name).or_default() += 1;
+        let mut guard = book();
+        let book = &mut *guard;
         book.unslotted += unslotted;
         book.unkeyed += unkeyed;
+        let named = book.requests.entry(name).or_default();
+        named.ended += 1;
         for counted in scratch.drain(..) {
-            let key = (name, counted.site);
-            let full = book.lines.len() >= cap;
-            let line = match book.lines.get_mut(&key) {
+            let line = match named.lines.get_mut(&counted.site) {
                 Some(line) => line,
-                None if full => {
+                None if book.pairs >= cap => {
                     book.refused_pairs += 1;
                     book.refused_calls += counted.calls;
                     continue;
                 }
-                None => book.lines.entry(key).or_default(),
+                None => {
+                    book.pairs += 1;
+                    named.lines.entry(counted.site).or_default()
+                }
             };
             line.requests += 1;
             line.calls += counted.calls;

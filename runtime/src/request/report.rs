@@ -157,9 +157,10 @@ pub fn report() -> Report {
     let sites = crate::registry::sites_by_index();
     let book = book();
     let mut rows: Vec<RequestRow> = book
-        .lines
+        .requests
         .iter()
-        .filter_map(|((request, index), line)| {
+        .flat_map(|(request, named)| named.lines.iter().map(move |line| (*request, line)))
+        .filter_map(|(request, (index, line))| {
             let site = *sites.get(usize::try_from(*index).ok()?)?;
             Some(RequestRow {
                 request,
@@ -176,8 +177,11 @@ pub fn report() -> Report {
             })
         })
         .collect();
-    let mut requests: Vec<(&'static str, u64)> =
-        book.requests.iter().map(|(name, n)| (*name, *n)).collect();
+    let mut requests: Vec<(&'static str, u64)> = book
+        .requests
+        .iter()
+        .map(|(name, n)| (*name, n.ended))
+        .collect();
     let report = Report {
         refused_pairs: book.refused_pairs,
         refused_calls: book.refused_calls,

@@ -14,20 +14,7 @@ use loom::thread;
 
 use super::histogram::{index_of, Buckets, Window};
 use super::{Outcome, SiteStats, Stats};
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    model_bounded(2, f);
-}
-
-/// A model with at most `preemptions` preemptions (unless
-/// `LOOM_MAX_PREEMPTIONS` says otherwise).
-fn model_bounded(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(preemptions);
-    }
-    builder.check(f);
-}
+use crate::sync::{model, model_bounded};
 
 fn leaked() -> &'static SiteStats {
     Box::leak(Box::new(SiteStats::new()))

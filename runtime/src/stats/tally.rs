@@ -16,6 +16,8 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Distinct functions one request can tally (a power of two).
 pub(crate) const FUNCTIONS: usize = 64;
+// One bit per line in `Tally::taken`.
+const _: () = assert!(FUNCTIONS <= 64);
 /// Distinct keys one request remembers for `repeats_by` (a power of two).
 pub(crate) const KEYS: usize = 256;
 
@@ -46,6 +48,9 @@ pub(crate) struct Counted {
 /// One request's calls (see the module documentation).
 pub(crate) struct Tally {
     lines: [Line; FUNCTIONS],
+    /// Bit `i` is set while line `i` is taken: the end of a request visits
+    /// only these.
+    taken: AtomicU64,
     /// Fingerprints of the keys seen (0: free), open addressing.
     keys: [AtomicU64; KEYS],
     /// How often each key in `keys` repeated.
@@ -143,6 +148,7 @@ impl Tally {
                 repeats: AtomicU64::new(0),
                 repeat_ns: AtomicU64::new(0),
             }),
+            taken: AtomicU64::new(0),
             keys: std::array::from_fn(|_| AtomicU64::new(0)),
             key_repeats: std::array::from_fn(|_| AtomicU32::new(0)),
             keys_used: AtomicU32::new(0),
@@ -163,6 +169,10 @@ impl Tally {
             let held = line.site.load(Ordering::Relaxed);
             if held == 0 {
                 line.site.store(tag, Ordering::Relaxed);
+                self.taken.store(
+                    self.taken.load(Ordering::Relaxed) | 1 << i,
+                    Ordering::Relaxed,
+                );
             } else if held != tag {
                 continue;
             }
@@ -219,7 +229,12 @@ impl Tally {
     /// (`unslotted`, `unkeyed`); then empties the tally for its next
     /// request.
     pub(crate) fn drain(&self, out: &mut Vec<Counted>) -> (u64, u64) {
-        for line in &self.lines {
+        let mut taken = self.taken.load(Ordering::Relaxed);
+        self.taken.store(0, Ordering::Relaxed);
+        while taken != 0 {
+            let i = taken.trailing_zeros() as usize;
+            taken &= taken - 1;
+            let line = &self.lines[i];
             let site = line.site.load(Ordering::Relaxed);
             if site == 0 {
                 continue;
@@ -327,8 +342,14 @@ mod tests {
             "a different line: the check below is not vacuous"
         );
         let mut after = Vec::new();
+        // Taken by hand (as a call of site 0 would): the drain reads it.
         t.lines[usize::from(free)].site.store(1, Ordering::Relaxed);
+        t.taken.store(
+            t.taken.load(Ordering::Relaxed) | 1 << free,
+            Ordering::Relaxed,
+        );
         t.drain(&mut after);
+        assert_eq!(after.len(), 2);
         assert!(after.iter().all(|c| c.repeat_ns == 0), "{after:?}");
     }
 
