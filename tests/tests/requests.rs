@@ -224,8 +224,20 @@ fn what_the_caps_leave_out_is_counted_and_shown() {
     let kept = request::report().rows().len();
     request::set_max_pairs(kept);
     request::scope("capped-job", || render(1));
+    // A pair past the cap still warns about its repeats.
+    let ((), lines) = instrument_once_tests::record(tracing::Level::WARN, || {
+        request::scope("capped-repeats-job", || {
+            for _ in 0..5 {
+                user_by_id("same");
+            }
+        });
+    });
     let report = request::report();
     request::set_max_pairs(request::DEFAULT_MAX_PAIRS);
+    assert!(
+        lines.iter().any(|l| l.contains("capped-repeats-job")),
+        "{lines:#?}"
+    );
     assert!(report.get("capped-job", &qualified("render")).is_none());
     assert!(report.refused_calls() >= 1);
     assert!(report.to_string().contains("past the cap"), "{report}");
@@ -257,6 +269,23 @@ fn repeats_warn_once_a_minute() {
         .collect();
     assert_eq!(warnings.len(), 1, "{lines:#?}");
     assert!(warnings[0].contains("repeats:u64=4"), "{}", warnings[0]);
+    // The threshold (3) is repeats of one key: three calls with one key
+    // (two repeats) stay quiet, four (three repeats) warn.
+    for (calls, warns) in [(3, false), (4, true)] {
+        let name: &'static str = if warns {
+            "four-calls-job"
+        } else {
+            "three-calls-job"
+        };
+        let ((), lines) = instrument_once_tests::record(tracing::Level::WARN, || {
+            request::scope(name, || {
+                for _ in 0..calls {
+                    user_by_id("one-key");
+                }
+            });
+        });
+        assert_eq!(lines.iter().any(|l| l.contains(name)), warns, "{lines:#?}");
+    }
     // Many keys repeated once each are not one key repeated: five repeats
     // in all, at most one of any key, stay below the threshold of 3.
     let ((), lines) = instrument_once_tests::record(tracing::Level::WARN, || {

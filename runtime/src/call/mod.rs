@@ -373,7 +373,7 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
                 None => block.finish(outcome),
             }
             if callee.config.repeats && begun.repeated() {
-                repeated(chain, begun.request(), elapsed);
+                repeated(chain, site, begun.request(), elapsed);
             }
         }
         true
@@ -386,9 +386,9 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
 /// Adds the time a repeated call took to its request's tally.
 #[cold]
 #[inline(never)]
-fn repeated(chain: &Chain, request: u32, elapsed: Option<u64>) {
+fn repeated(chain: &Chain, site: &Site, request: u32, elapsed: Option<u64>) {
     if let (Some(tally), Some(ns)) = (chain.request(), elapsed) {
-        tally.repeat_time(Begun::line(request), ns);
+        tally.repeat_time(Begun::line(request), site.index(), ns);
     }
 }
 

@@ -118,6 +118,8 @@ pub(crate) struct Book {
     pub(crate) requests: HashMap<&'static str, Named, Fast>,
     /// (request, function) pairs kept, in all names.
     pub(crate) pairs: usize,
+    /// When a pair past the cap last warned (they share one minute).
+    refused_warned_at: Option<Instant>,
     /// Pairs past the cap, and their calls.
     pub(crate) refused_pairs: u64,
     pub(crate) refused_calls: u64,
@@ -166,6 +168,17 @@ pub(crate) fn fold(name: &'static str, tally: &Tally) {
                 None if book.pairs >= cap => {
                     book.refused_pairs += 1;
                     book.refused_calls += counted.calls;
+                    // Not kept, but still worth a warning: past the cap is
+                    // where a service has the most pairs.
+                    if threshold > 0
+                        && counted.key_repeats >= threshold
+                        && book
+                            .refused_warned_at
+                            .is_none_or(|at| at.elapsed() >= WARN_EVERY)
+                    {
+                        book.refused_warned_at = Some(Instant::now());
+                        warnings.push(Warning { name, counted });
+                    }
                     continue;
                 }
                 None => {

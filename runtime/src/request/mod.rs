@@ -48,11 +48,12 @@
 //! `#[instrument_once(repeats_by(arg, ..))]` names the arguments (any
 //! `Hash` type) that make a call a repeat: a call whose arguments equal an
 //! earlier call's in the same request. Keys are compared by a 64-bit hash.
-//! When a request ends with a function repeated at least
-//! [`repeat_warning`] times (default 3), a `tracing` WARN event (target
-//! `instrument_once::request`) names the request, the function, the count
-//! and the time the repeats took; at most once per (request, function) per
-//! minute.
+//! When a request ends with one key of a function repeated at least
+//! [`repeat_warning`] times (default 3: four calls with one key), a
+//! `tracing` WARN event (target `instrument_once::request`) names the
+//! request, the function, that count, all its repeats and the time they
+//! took; at most once per (request, function) per minute (a pair past the
+//! cap on pairs warns too, at most once a minute for all of them).
 //!
 //! # Cost and bounds
 //!
@@ -62,7 +63,7 @@
 //! one lock and one map update per function it called. Tallies are reused:
 //! nothing is allocated per request once warm.
 //!
-//! One request tallies up to 64 distinct functions and remembers up to 256
+//! One request tallies up to 64 distinct functions and remembers up to 192
 //! distinct keys; the report keeps up to [`max_pairs`] (request, function)
 //! pairs (default [`DEFAULT_MAX_PAIRS`]). What falls past any of these is
 //! counted ([`Report::unslotted_calls`], [`Report::unkeyed_calls`],

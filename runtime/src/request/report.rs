@@ -154,8 +154,9 @@ pub struct Report {
 /// # }
 /// ```
 pub fn report() -> Report {
-    let sites = crate::registry::sites_by_index();
+    // The sites after the book: a site the book names is listed by then.
     let book = book();
+    let sites = crate::registry::sites_by_index();
     let mut rows: Vec<RequestRow> = book
         .requests
         .iter()
@@ -272,7 +273,7 @@ impl Report {
     }
 
     /// Calls whose `repeats_by` key was not remembered because their
-    /// request had already seen 256 other keys (they count as calls, never
+    /// request had already seen 192 other keys (they count as calls, never
     /// as repeats).
     ///
     /// ```
@@ -302,7 +303,7 @@ impl Report {
         }
         if self.unkeyed_calls > 0 {
             out.push(format!(
-                "{} calls' keys were not remembered: their request had seen 256 other keys",
+                "{} calls' keys were not remembered: their request had seen 192 other keys",
                 self.unkeyed_calls
             ));
         }

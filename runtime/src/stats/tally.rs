@@ -18,8 +18,13 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 pub(crate) const FUNCTIONS: usize = 64;
 // One bit per line in `Tally::taken`.
 const _: () = assert!(FUNCTIONS <= 64);
-/// Distinct keys one request remembers for `repeats_by` (a power of two).
+/// Slots of the table of keys one request remembers for `repeats_by` (a
+/// power of two).
 pub(crate) const KEYS: usize = 256;
+/// Distinct keys one request remembers: three quarters of the slots, so
+/// that looking a new key up probes a few slots, never the whole table.
+#[allow(clippy::cast_possible_truncation)] // 192
+pub(crate) const MAX_KEYS: u32 = (KEYS / 4 * 3) as u32;
 
 /// One function's line of a tally.
 pub(crate) struct Line {
@@ -205,6 +210,9 @@ impl Tally {
                 return true;
             }
             if held == 0 {
+                if self.keys_used.load(Ordering::Relaxed) >= MAX_KEYS {
+                    break;
+                }
                 slot.store(print, Ordering::Relaxed);
                 bump32(&self.keys_used);
                 return false;
@@ -214,13 +222,15 @@ impl Tally {
         false
     }
 
-    /// Adds the time a repeated call on `line` took. Nothing when the line
-    /// is free: the call was counted in a request that has ended since
-    /// (an async call that outlived its request's scope), and its time must
-    /// not surface in whichever request takes the line next.
-    pub(crate) fn repeat_time(&self, line: u8, ns: u64) {
+    /// Adds the time a repeated call of the site with registry index
+    /// `site`, counted on `line`, took. Nothing unless the line holds that
+    /// site: the call may have been counted in a request that has ended
+    /// since (an async call that outlived its request's scope, or a shared
+    /// future finished in another request), and its time must not surface
+    /// on whichever function holds the line now.
+    pub(crate) fn repeat_time(&self, line: u8, site: u32, ns: u64) {
         let line = &self.lines[usize::from(line) & (FUNCTIONS - 1)];
-        if line.site.load(Ordering::Relaxed) != 0 {
+        if line.site.load(Ordering::Relaxed) == site.wrapping_add(1) {
             add64(&line.repeat_ns, ns);
         }
     }
@@ -282,7 +292,8 @@ mod tests {
         let b = t.call(9).unwrap();
         assert_ne!(a, b);
         assert!(!t.key(b, 42), "same key, another function: not a repeat");
-        t.repeat_time(a, 1_000);
+        t.repeat_time(a, 7, 1_000);
+        t.repeat_time(a, 9, 50_000);
         let mut out = Vec::new();
         assert_eq!(t.drain(&mut out), (0, 0));
         out.sort_by_key(|c| c.site);
@@ -331,7 +342,7 @@ mod tests {
         // A late repeat's time for a free line is dropped, not kept for
         // the next request on that line.
         let free = (line + 1) % 64;
-        t.repeat_time(free, 7);
+        t.repeat_time(free, 3, 7);
         let mut next = Vec::new();
         t.drain(&mut next);
         assert_eq!((next[0].repeats, next[0].key_repeats), (1, 1));
@@ -370,7 +381,7 @@ mod tests {
             let _ = t.call(site);
         }
         let line = t.call(0).unwrap();
-        for key in 0..u64::try_from(KEYS).unwrap() + 5 {
+        for key in 0..u64::from(MAX_KEYS) + 5 {
             t.key(line, key);
         }
         let mut out = Vec::new();
