@@ -80,5 +80,8 @@ fn a_warm_request_allocates_nothing() {
     let lookups = report
         .get(handler_name, concat!(module_path!(), "::lookup"))
         .unwrap();
-    assert_eq!((lookups.requests, lookups.calls, lookups.repeats), (1_010, 5_050, 4_040));
+    assert_eq!(
+        (lookups.requests, lookups.calls, lookups.repeats),
+        (1_010, 5_050, 4_040)
+    );
 }
