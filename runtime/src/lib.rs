@@ -94,6 +94,7 @@ mod registry;
 pub mod control;
 mod diagnose;
 mod export;
+pub mod http;
 mod overflow;
 pub mod request;
 // 7. what generated code calls: the call engine and its facade
@@ -104,7 +105,10 @@ mod call;
 
 pub use depth::{max_total_depth, set_max_total_depth, DEFAULT_MAX_TOTAL_DEPTH};
 pub use diagnose::{diagnose, Diagnosis, DisabledBy, Report, Verdict};
-pub use export::{ExponentialBucket, ExponentialHistogram, LatencyBucket, SiteSnapshot, Snapshot};
+pub use export::{
+    set_classic_bounds, set_classic_bounds_for, ClassicBounds, ExponentialBucket,
+    ExponentialHistogram, InvalidBounds, LatencyBucket, SiteSnapshot, Snapshot,
+};
 pub use overflow::{current_chain, DepthExceeded};
 pub use registry::{registry, LookupError, Registry};
 pub use site::Site;

@@ -15,7 +15,9 @@ const LAYERS: &[&[&str]] = &[
     &["depth"],
     &["directives"],
     &["registry"],
-    &["control", "request", "diagnose", "export", "overflow"],
+    &[
+        "control", "request", "diagnose", "export", "overflow", "http",
+    ],
     &["call", "__private"],
 ];
 

@@ -31,13 +31,8 @@ fn lines_for(text: &str, function: &str) -> String {
 /// Bucket bounds are the powers of √2 from 8.2 µs to 12.1 s, bounds of
 /// the exponential buckets themselves, so counts are exact and every
 /// function (and process) has the same `le` set.
-#[test]
-fn golden_output_of_one_function() {
-    for fail in [false, false, true] {
-        let _ = golden::lookup(fail);
-    }
-    let text = instrument_once::registry().snapshot().to_prometheus();
-    let expected = r#"# HELP instrument_once_calls_total Finished calls of instrumented functions, by result.
+/// The whole text exposition of `golden::lookup` (default layout).
+const GOLDEN: &str = r#"# HELP instrument_once_calls_total Finished calls of instrumented functions, by result.
 # TYPE instrument_once_calls_total counter
 instrument_once_calls_total{function="prometheus::golden::lookup",result="ok"} 2
 instrument_once_calls_total{function="prometheus::golden::lookup",result="error"} 1
@@ -52,50 +47,99 @@ instrument_once_depth_overflows_total{function="prometheus::golden::lookup"} 0
 # HELP instrument_once_duration_seconds Latency of instrumented calls that returned.
 # TYPE instrument_once_duration_seconds histogram
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000008192"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00000974198468610229"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000011585237502960395"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000013777246867516859"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000016384"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00001948396937220458"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00002317047500592079"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000027554493735033717"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000032768"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00003896793874440916"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00004634095001184158"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000055108987470067434"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000065536"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00007793587748881832"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00009268190002368316"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00011021797494013487"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000131072"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00015587175497763664"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00018536380004736632"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00022043594988026974"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000262144"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0003117435099552733"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00037072760009473264"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.00044087189976053947"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.000524288"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0006234870199105466"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0007414552001894653"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0008817437995210789"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.001048576"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0012469740398210931"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0014829104003789306"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0017634875990421579"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.002097152"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0024939480796421862"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.002965820800757861"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0035269751980843158"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.004194304"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0049878961592843725"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.005931641601515722"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.0070539503961686316"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.008388608"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.009975792318568745"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.011863283203031445"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.014107900792337263"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.016777216"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.01995158463713749"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.02372656640606289"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.028215801584674526"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.033554432"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.03990316927427498"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.04745313281212578"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.05643160316934905"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.067108864"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.07980633854854996"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.09490626562425156"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.1128632063386981"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.134217728"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.15961267709709992"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.1898125312485031"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.2257264126773962"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.268435456"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.31922535419419984"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.3796250624970062"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.4514528253547924"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.536870912"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.6384507083883997"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.7592501249940125"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="0.9029056507095848"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="1.073741824"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="1.2769014167767994"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="1.518500249988025"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="1.8058113014191697"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="2.147483648"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="2.5538028335535987"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="3.03700049997605"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="3.6116226028383394"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="4.294967296"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="5.107605667107197"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="6.0740009999521"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="7.223245205676679"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="8.589934592"} 0
+instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="10.215211334214395"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="12.1480019999042"} 0
 instrument_once_duration_seconds_bucket{function="prometheus::golden::lookup",le="+Inf"} 0
 instrument_once_duration_seconds_sum{function="prometheus::golden::lookup"} 0
 instrument_once_duration_seconds_count{function="prometheus::golden::lookup"} 0"#;
+
+#[test]
+fn golden_output_of_one_function() {
+    for fail in [false, false, true] {
+        let _ = golden::lookup(fail);
+    }
+    let text = instrument_once::registry().snapshot().to_prometheus();
+    let expected = GOLDEN;
     assert_eq!(lines_for(&text, "prometheus::golden::lookup"), expected);
 }
 

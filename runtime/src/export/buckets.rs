@@ -1,25 +1,10 @@
 //! The latency buckets exports carry: the exact exponential buckets
 //! ([`ExponentialHistogram`], what Prometheus native histograms and
 //! OpenTelemetry exponential histograms take), and classic cumulative
-//! buckets ([`LatencyBucket`]) at fixed bounds for Prometheus's classic
-//! histograms.
-//!
-//! # The classic bounds
-//!
-//! `histogram_quantile` over classic buckets interpolates linearly inside
-//! the bucket a quantile falls in, so its error grows with the ratio of a
-//! bucket's bounds; and series are summed across instances bucket by
-//! bucket, so every process must use the same bounds. The default bounds
-//! are the powers of `√2` from `2^13` ns (8.2 µs) to `2^33.5` ns (12.1 s):
-//! 42 buckets (and `+Inf`) covering 10 µs to 10 s, each `√2` (41%) wider
-//! than the one below. They are bounds of the exponential scheme itself
-//! (every fourth one), so a classic bucket is an exact sum of exponential
-//! buckets: nothing is approximated before Prometheus interpolates.
+//! buckets ([`LatencyBucket`]) at the bounds of a layout (`super::classic`)
+//! for Prometheus's classic histograms.
 
 use crate::stats::histogram::{Buckets, PER_OCTAVE, SCALE};
-
-/// The default classic bounds: `2^(k/2)` ns for these `k`.
-const DEFAULT_HALF_OCTAVES: std::ops::RangeInclusive<i32> = 26..=67;
 
 /// One cumulative classic bucket: the calls that took at most `le_seconds`.
 ///
@@ -105,60 +90,5 @@ impl ExponentialHistogram {
                 .map(|(index, count)| ExponentialBucket { index, count })
                 .collect(),
         }
-    }
-}
-
-/// The default classic buckets of `buckets`, cumulative (without `+Inf`,
-/// whose count is the total).
-pub(crate) fn classic(buckets: &Buckets) -> Vec<LatencyBucket> {
-    let mut out = Vec::with_capacity(DEFAULT_HALF_OCTAVES.clone().count());
-    let mut seen = buckets.zero;
-    let mut nonzero = buckets.nonzero().peekable();
-    for k in DEFAULT_HALF_OCTAVES {
-        // Bucket `i` is at or below `2^(k/2)` when `i + 1 <= 4k`.
-        let last_inside = k * (PER_OCTAVE / 2) - 1;
-        while let Some((index, n)) = nonzero.next_if(|(index, _)| *index <= last_inside) {
-            debug_assert!(index <= last_inside);
-            seen += n;
-        }
-        out.push(LatencyBucket {
-            le_seconds: (f64::from(k) / 2.0).exp2() / 1e9,
-            count: seen,
-        });
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::stats::histogram::index_of;
-
-    #[test]
-    fn classic_buckets_are_exact_sums_of_exponential_ones() {
-        let mut b = Buckets::new();
-        // On a bound exactly (2^20 ns is the top of its bucket), just
-        // above it, and far below and above the layout.
-        for (ns, n) in [(1u64 << 20, 2), ((1 << 20) + 1, 3), (500, 5), (1 << 40, 7)] {
-            b.add(index_of(ns), n);
-        }
-        b.zero = 1;
-        let c = classic(&b);
-        assert_eq!(c.len(), 42);
-        let at = |seconds: f64| {
-            c.iter()
-                .find(|x| (x.le_seconds - seconds).abs() < 1e-12)
-                .unwrap()
-                .count
-        };
-        // Below 2^20 ns: the zero and the 500 ns values.
-        assert_eq!(at(f64::from(1u32 << 19) / 1e9 * 2f64.sqrt()), 1 + 5);
-        // At 2^20 ns: those and the two values on the bound.
-        assert_eq!(at(f64::from(1u32 << 20) / 1e9), 1 + 5 + 2);
-        assert_eq!(c.last().unwrap().count, 1 + 5 + 2 + 3);
-        assert!(c
-            .windows(2)
-            .all(|w| w[0].le_seconds < w[1].le_seconds && w[0].count <= w[1].count));
-        assert!(c[0].le_seconds < 10e-6 && c.last().unwrap().le_seconds > 10.0);
     }
 }

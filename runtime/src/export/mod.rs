@@ -11,9 +11,15 @@ use crate::stats::Stats;
 use crate::table::{first_column_width, FIRST};
 
 mod buckets;
+mod classic;
+mod families;
 mod prometheus;
+mod protobuf;
+
+pub(crate) use protobuf::CONTENT_TYPE as PROTOBUF_CONTENT_TYPE;
 
 pub use buckets::{ExponentialBucket, ExponentialHistogram, LatencyBucket};
+pub use classic::{set_classic_bounds, set_classic_bounds_for, ClassicBounds, InvalidBounds};
 
 /// One function in a [`Snapshot`].
 ///
@@ -121,7 +127,7 @@ impl Registry {
                     enabled: site.is_enabled(),
                     records_stats: site.records_stats(),
                     stats,
-                    latency_buckets: buckets::classic(&buckets),
+                    latency_buckets: classic::classic(&buckets, &classic::layout_of(site)),
                     histogram: ExponentialHistogram::of(&buckets),
                 }
             })
