@@ -21,8 +21,33 @@
 //! The environment variable `INSTRUMENT_ONCE` is read once, at the first
 //! registry access. Invalid directives in it are reported with a `tracing`
 //! warning (target `instrument_once`) and the valid ones still apply.
-//! [`set`] replaces the directives at run time; it is all-or-nothing: on a
-//! [`ParseError`] nothing changes.
+//! At run time, [`add`] puts directives after those in force (so they win
+//! where they match, and the environment's others stay), [`remove`] takes
+//! directives out again, and [`set`] replaces them all. Each is
+//! all-or-nothing: on a [`ParseError`] nothing changes. Every directive
+//! keeps its source, so [`crate::diagnose()`] says whether a function is off
+//! by the environment variable or by the program.
+//!
+//! Patterns are case-sensitive, as Rust paths are: `-App::Cache` does not
+//! match `app::cache`. [`crate::diagnose()`] lists a directive that matches
+//! no registered function, and [`add`] and [`set`] log a `tracing` warning
+//! for one (target `instrument_once`).
+//!
+//! ```
+//! #[instrument_once::instrument_once]
+//! fn get() {}
+//!
+//! # fn main() {
+//! // Turn this module off for now, keeping whatever INSTRUMENT_ONCE says:
+//! let off = concat!("-", module_path!());
+//! instrument_once::control::add(off).unwrap();
+//! let site = instrument_once::registry().get(concat!(module_path!(), "::get")).unwrap();
+//! assert!(!site.is_enabled());
+//! // ... and back on.
+//! instrument_once::control::remove(off).unwrap();
+//! assert!(site.is_enabled());
+//! # }
+//! ```
 //!
 //! # Precedence
 //!
@@ -45,7 +70,7 @@
 //! ```
 
 use crate::directives::parse_strict;
-use crate::registry::switches::{self, decide};
+use crate::registry::switches::{self, decide, Source};
 use crate::site::Site;
 
 pub use crate::depth::ENV_MAX_TOTAL_DEPTH;
@@ -77,8 +102,87 @@ pub fn set(directives: &str) -> Result<(), ParseError> {
     let parsed = parse_strict(directives)?;
     // Register every static site first, so they are re-decided too.
     crate::registry();
-    switches::replace(parsed);
+    switches::change(|now| {
+        *now = parsed.iter().cloned().map(|d| (d, Source::Api)).collect();
+    });
+    warn_unmatched(&parsed);
     Ok(())
+}
+
+/// Adds directives after those in force (see the [module docs](self)): where
+/// they match they win, and every other directive, the environment's
+/// included, stays with its source. All-or-nothing, as [`set`].
+///
+/// ```
+/// #[instrument_once::instrument_once]
+/// fn cache_get() {}
+///
+/// # fn main() {
+/// instrument_once::control::set("").unwrap();
+/// instrument_once::control::add("-*::cache_*").unwrap();
+/// instrument_once::control::add("+*::cache_get").unwrap();
+/// assert_eq!(instrument_once::control::current(), "-*::cache_*,+*::cache_get");
+/// let site = instrument_once::registry().get(concat!(module_path!(), "::cache_get")).unwrap();
+/// assert!(site.is_enabled(), "the later directive wins");
+/// instrument_once::control::set("").unwrap();
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`ParseError`] for the first invalid directive.
+pub fn add(directives: &str) -> Result<(), ParseError> {
+    let parsed = parse_strict(directives)?;
+    crate::registry();
+    switches::change(|now| now.extend(parsed.iter().cloned().map(|d| (d, Source::Api))));
+    warn_unmatched(&parsed);
+    Ok(())
+}
+
+/// Removes each of these directives from those in force (every copy of
+/// it, whatever its source, the environment's included); returns how many
+/// were removed (a directive not in force is not an error: removing is
+/// idempotent). All-or-nothing, as [`set`].
+///
+/// ```
+/// instrument_once::control::set("-a::b,-c::d").unwrap();
+/// assert_eq!(instrument_once::control::remove("-a::b, -x::y").unwrap(), 1);
+/// assert_eq!(instrument_once::control::current(), "-c::d");
+/// instrument_once::control::set("").unwrap();
+/// ```
+///
+/// # Errors
+///
+/// [`ParseError`] for the first invalid directive.
+pub fn remove(directives: &str) -> Result<usize, ParseError> {
+    let parsed = parse_strict(directives)?;
+    crate::registry();
+    Ok(switches::change(|now| {
+        let before = now.len();
+        now.retain(|(d, _)| !parsed.contains(d));
+        before - now.len()
+    }))
+}
+
+/// A `tracing` warning for each directive that matches no registered
+/// function (a misspelt or wrongly cased pattern, most likely).
+fn warn_unmatched(directives: &[crate::directives::Directive]) {
+    let sites = crate::registry().sites();
+    for d in directives {
+        let pattern = matches!(d, crate::directives::Directive::Pattern { .. });
+        if pattern
+            && !sites
+                .iter()
+                .any(|s| switches::applies(d, s.qualified_name()))
+        {
+            tracing::warn!(
+                target: "instrument_once",
+                directive = %d,
+                "directive `{d}` matches no instrumented function (patterns are \
+                 case-sensitive `::` paths; registry().sites() lists the names)"
+            );
+        }
+    }
 }
 
 /// The directives in force, as a directive string.
@@ -94,7 +198,7 @@ pub fn current() -> String {
         .switches
         .directives
         .iter()
-        .map(ToString::to_string)
+        .map(|(d, _)| d.to_string())
         .collect();
     parts.join(",")
 }

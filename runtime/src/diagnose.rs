@@ -4,7 +4,9 @@
 //! recorded and, if not, the first reason that stops them, in this order:
 //!
 //! 1. [`Verdict::Disabled`]: switched off, and by what;
-//! 2. [`Verdict::NeverCalled`]: no instrumented call has happened;
+//! 2. [`Verdict::CalledOnlyWhileDisabled`]: calls came, but only while it
+//!    was switched off (so none was counted or traced);
+//!    [`Verdict::NeverCalled`]: no call has happened at all;
 //! 3. [`Verdict::NoSubscriber`]: no global default subscriber and no scoped
 //!    one on the calling thread;
 //! 4. [`Verdict::FilteredOut`]: the subscriber does not want the span: the
@@ -20,7 +22,7 @@ use std::fmt;
 
 use tracing::level_filters::LevelFilter;
 
-use crate::registry::switches::{decide, Reason, Source};
+use crate::registry::switches::{decide, unmatched, Reason, Source};
 use crate::site::Site;
 use crate::stats::{histogram_memory, HistogramMemory, Stats, ENV_HISTOGRAM_MEMORY};
 use crate::table::{first_column_width, FIRST};
@@ -35,7 +37,7 @@ use crate::table::{first_column_width, FIRST};
 /// let site = instrument_once::registry().get(concat!(module_path!(), "::report")).unwrap();
 /// let instrument_once::Verdict::Disabled { by } = site.diagnose().verdict else { panic!() };
 /// assert_eq!(by, instrument_once::DisabledBy::ApiDirective(concat!("-", module_path!(), "::report").into()));
-/// assert!(by.to_string().contains("control::set"));
+/// assert!(by.to_string().contains("control::set or add"));
 /// # instrument_once::control::set("").unwrap();
 /// # }
 /// ```
@@ -45,7 +47,8 @@ pub enum DisabledBy {
     /// The directive that matched last, from the `INSTRUMENT_ONCE`
     /// environment variable.
     EnvDirective(String),
-    /// The directive that matched last, from [`crate::control::set`].
+    /// The directive that matched last, from [`crate::control::set`] or
+    /// [`crate::control::add`].
     ApiDirective(String),
     /// [`Site::set_enabled`]`(false)`.
     SiteSwitch,
@@ -57,7 +60,9 @@ impl fmt::Display for DisabledBy {
             DisabledBy::EnvDirective(d) => {
                 write!(f, "directive `{d}` from {}", crate::control::ENV_VAR)
             }
-            DisabledBy::ApiDirective(d) => write!(f, "directive `{d}` from control::set"),
+            DisabledBy::ApiDirective(d) => {
+                write!(f, "directive `{d}` from the program (control::set or add)")
+            }
             DisabledBy::SiteSwitch => f.write_str("Site::set_enabled(false)"),
         }
     }
@@ -87,6 +92,9 @@ pub enum Verdict {
     Recording,
     /// No instrumented call has happened yet.
     NeverCalled,
+    /// Calls came only while the function was switched off: none was
+    /// counted or traced. (Switched on since, it has not been called.)
+    CalledOnlyWhileDisabled,
     /// Instrumentation of the function is switched off.
     Disabled {
         /// The switch that did it.
@@ -108,6 +116,9 @@ impl fmt::Display for Verdict {
         match self {
             Verdict::Recording => f.write_str("recording"),
             Verdict::NeverCalled => f.write_str("never called"),
+            Verdict::CalledOnlyWhileDisabled => {
+                f.write_str("called only while disabled (those calls were not counted)")
+            }
             Verdict::Disabled { by } => write!(f, "disabled by {by}"),
             Verdict::NoSubscriber => f.write_str("no subscriber installed"),
             Verdict::FilteredOut {
@@ -166,6 +177,7 @@ pub struct Diagnosis {
 pub struct Report {
     sites: Vec<Diagnosis>,
     invalid: Vec<crate::control::ParseError>,
+    unmatched: Vec<(String, Source)>,
     histogram_memory: HistogramMemory,
 }
 
@@ -187,6 +199,20 @@ impl Report {
     /// ```
     pub fn invalid_directives(&self) -> &[crate::control::ParseError] {
         &self.invalid
+    }
+
+    /// Directives in force whose pattern matches no registered function
+    /// (patterns are case-sensitive; a misspelt one switches nothing).
+    ///
+    /// ```
+    /// instrument_once::control::set("-No::Such::Module").unwrap();
+    /// let report = instrument_once::diagnose();
+    /// assert_eq!(report.unmatched_directives(), ["-No::Such::Module"]);
+    /// assert!(report.to_string().contains("matches no instrumented function"));
+    /// instrument_once::control::set("").unwrap();
+    /// ```
+    pub fn unmatched_directives(&self) -> Vec<&str> {
+        self.unmatched.iter().map(|(d, _)| d.as_str()).collect()
     }
 
     /// The latency histograms' memory, its cap, and what the cap refused.
@@ -222,10 +248,14 @@ pub fn diagnose() -> Report {
         .into_iter()
         .map(Site::diagnose)
         .collect();
-    let invalid = crate::registry::lock().switches.invalid().to_vec();
+    let (invalid, unmatched) = {
+        let inner = crate::registry::lock();
+        (inner.switches.invalid().to_vec(), unmatched(&inner))
+    };
     Report {
         sites,
         invalid,
+        unmatched,
         histogram_memory: histogram_memory(),
     }
 }
@@ -266,7 +296,11 @@ impl Site {
             return Verdict::Disabled { by };
         }
         if ctl & Site::CALLED == 0 {
-            return Verdict::NeverCalled;
+            return if ctl & Site::CALLED_OFF == 0 {
+                Verdict::NeverCalled
+            } else {
+                Verdict::CalledOnlyWhileDisabled
+            };
         }
         let none = tracing::dispatcher::get_default(
             tracing::Dispatch::is::<tracing_core::subscriber::NoSubscriber>,
@@ -309,6 +343,17 @@ impl fmt::Display for Report {
         }
         for e in &self.invalid {
             writeln!(f, "ignored: {e}")?;
+        }
+        for (d, source) in &self.unmatched {
+            let from = match source {
+                Source::Env => crate::control::ENV_VAR,
+                Source::Api => "the program",
+            };
+            writeln!(
+                f,
+                "directive `{d}` (from {from}) matches no instrumented function \
+                 (patterns are case-sensitive `::` paths)"
+            )?;
         }
         for loss in crate::request::report().losses() {
             writeln!(f, "request profile: {loss}")?;

@@ -124,6 +124,9 @@ impl Site {
     pub(crate) const ENABLED: u32 = 1 << 2;
     pub(crate) const CALLED: u32 = 1 << 3;
     pub(crate) const FILTERED: u32 = 1 << 4;
+    /// A call came while the function was switched off (noted once, by
+    /// the first such call's cold path).
+    pub(crate) const CALLED_OFF: u32 = 1 << 5;
     /// Where the registry index starts in `ctl`.
     pub(crate) const INDEX_SHIFT: u32 = 8;
     /// The largest index `ctl` holds: a binary with more instrumented
@@ -329,6 +332,13 @@ impl Site {
     pub(crate) fn mark_called(&self, ctl: u32) {
         if ctl & Site::CALLED == 0 {
             self.ctl.fetch_or(Site::CALLED, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes a call while switched off, once.
+    pub(crate) fn mark_called_off(&self, ctl: u32) {
+        if ctl & Site::CALLED_OFF == 0 {
+            self.ctl.fetch_or(Site::CALLED_OFF, Ordering::Relaxed);
         }
     }
 

@@ -247,6 +247,10 @@ mod diag {
     #[allow(dead_code)]
     #[instrument_once::instrument_once]
     pub(crate) fn switched() {}
+
+    // Called only while switched off, then switched back on.
+    #[instrument_once::instrument_once]
+    pub(crate) fn only_while_off() {}
 }
 
 fn verdict_of(site: &'static Site) -> Verdict {
@@ -320,6 +324,30 @@ fn diagnose_names_every_verdict() {
     );
     control::set("").unwrap();
 
+    // Called while off, switched on since: not "never called".
+    control::set("-switches::diag::only_while_off").unwrap();
+    diag::only_while_off();
+    diag::only_while_off();
+    control::set("").unwrap();
+    assert_eq!(
+        verdict_of(site!(diag::only_while_off)),
+        Verdict::CalledOnlyWhileDisabled
+    );
+    assert_eq!(site!(diag::only_while_off).stats().calls, 0);
+
+    // A directive that matches nothing is listed, and warned about.
+    let ((), lines) = record(Level::WARN, || {
+        control::add("-Switches::Diag::*").unwrap();
+    });
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("-Switches::Diag::*")),
+        "{lines:?}"
+    );
+    assert_eq!(diagnose().unmatched_directives(), ["-Switches::Diag::*"]);
+    control::set("").unwrap();
+
     let table = diagnose().to_string();
     assert!(
         table.contains("never called") && table.contains("no subscriber installed"),
@@ -354,6 +382,18 @@ fn child_reads_the_environment() {
     }
     for e in diagnose().invalid_directives() {
         println!("INVALID {}", e.directive());
+    }
+    // Adding on top of the environment keeps its directives and sources.
+    control::add("-switches::other").unwrap();
+    for d in diagnose().sites() {
+        println!("AFTER {} {}", d.site.qualified_name(), d.verdict);
+    }
+    control::remove("-switches::db").unwrap();
+    for d in diagnose().sites() {
+        println!("REMOVED {} {}", d.site.qualified_name(), d.verdict);
+    }
+    for d in diagnose().unmatched_directives() {
+        println!("UNMATCHED {d}");
     }
 }
 
@@ -402,6 +442,40 @@ fn the_environment_variable_is_read_once_and_reported() {
     );
     assert!(out.contains("LOG new load"), "{out}");
     assert!(!out.contains("LOG new hot_path"), "{out}");
+    // control::add keeps the environment's directives, each with its source.
+    assert!(
+        out.contains(
+            "AFTER switches::db::store disabled by directive `-switches::db` from INSTRUMENT_ONCE"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "AFTER switches::other disabled by directive `-switches::other` from the program"
+        ),
+        "{out}"
+    );
+    // control::remove takes one out, whatever its source.
+    assert!(
+        out.contains("REMOVED switches::db::store never called"),
+        "{out}"
+    );
+    assert!(
+        out.contains("REMOVED switches::other disabled by directive `-switches::other`"),
+        "{out}"
+    );
+
+    // A pattern that matches nothing (the wrong case) is warned about at
+    // start-up and listed by diagnose().
+    let out = run_child("-Switches::Db");
+    assert!(
+        out.lines().any(|l| l.contains("LOG event")
+            && l.contains("level=WARN")
+            && l.contains("`-Switches::Db`")
+            && l.contains("matches no instrumented function")),
+        "{out}"
+    );
+    assert!(out.contains("UNMATCHED -Switches::Db"), "{out}");
 
     let out = run_child("off");
     assert!(

@@ -146,13 +146,18 @@ pub(crate) fn note_key(local: &'static LocalKey<Local>, request: u32, hash: u64)
 }
 
 /// The `ctl` bits the inlined path reads.
-const READY_MASK: u32 = Site::REGISTERED | Site::ENABLED | Site::CALLED;
+const READY_MASK: u32 = Site::REGISTERED | Site::ENABLED | Site::CALLED | Site::CALLED_OFF;
 /// Bit `m` is set when `ctl & READY_MASK == m` needs no slow path: the site
-/// is registered, and if it is enabled an enabled call was noted before.
-const READY_SET: u32 = 1 << Site::REGISTERED
-    | 1 << (Site::REGISTERED | Site::CALLED)
-    | 1 << (Site::REGISTERED | Site::ENABLED | Site::CALLED);
-const _: () = assert!(READY_MASK < 32);
+/// is registered, and a call in its present state (enabled or not) was
+/// noted before.
+const READY_SET: u64 = {
+    const R: u32 = Site::REGISTERED;
+    const E: u32 = Site::ENABLED;
+    const C: u32 = Site::CALLED;
+    const O: u32 = Site::CALLED_OFF;
+    1 << (R | E | C) | 1 << (R | E | C | O) | 1 << (R | O) | 1 << (R | C | O)
+};
+const _: () = assert!(READY_MASK < 64);
 
 impl Begun {
     #[inline]
@@ -226,7 +231,8 @@ fn prepare(site: &'static Site) -> u32 {
         site.mark_called(ctl);
         ctl | Site::CALLED
     } else {
-        ctl
+        site.mark_called_off(ctl);
+        ctl | Site::CALLED_OFF
     }
 }
 

@@ -1,6 +1,8 @@
-//! The directives in force, where they came from, and what they decide for
+//! The directives in force, where each came from, and what they decide for
 //! a site. The environment variable is read once, at the first registry
-//! access; [`crate::control::set`] replaces the directives.
+//! access; [`crate::control::set`] replaces the directives,
+//! [`crate::control::add`] and [`crate::control::remove`] change them.
+//! Each directive keeps its own source, so a diagnosis names the right one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,16 +16,15 @@ use crate::stats::{set_histogram_memory_cap, ENV_HISTOGRAM_MEMORY};
 /// Where the directives in force came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Source {
-    Default,
     Env,
     Api,
 }
 
-/// The directives in force.
+/// The directives in force, in order (the last that matches decides), each
+/// with where it came from.
 pub(crate) struct Switches {
     env_read: bool,
-    pub(crate) directives: Vec<Directive>,
-    pub(crate) source: Source,
+    pub(crate) directives: Vec<(Directive, Source)>,
     invalid: Vec<ParseError>,
 }
 
@@ -31,7 +32,6 @@ impl Switches {
     pub(crate) const UNREAD: Switches = Switches {
         env_read: false,
         directives: Vec::new(),
-        source: Source::Default,
         invalid: Vec::new(),
     };
 
@@ -43,9 +43,8 @@ impl Switches {
         self.env_read = true;
         if let Ok(value) = std::env::var(ENV_VAR) {
             let (directives, invalid) = parse_lenient(&value);
-            self.directives = directives;
+            self.directives = directives.into_iter().map(|d| (d, Source::Env)).collect();
             self.invalid = invalid;
-            self.source = Source::Env;
         }
         if let Ok(value) = std::env::var(ENV_MAX_TOTAL_DEPTH) {
             match value.trim().parse::<u32>() {
@@ -91,33 +90,39 @@ pub(crate) fn decide(inner: &Inner, site: &Site) -> (bool, Reason) {
     if let Some(on) = site.enabled_override() {
         return (on, Reason::Api);
     }
-    let state = &inner.switches;
     let name = site.qualified_name();
-    state
+    inner
+        .switches
         .directives
         .iter()
         .rev()
-        .find(|d| match d {
-            Directive::All(_) => true,
-            Directive::Pattern { pattern, .. } => matches(pattern, name),
-        })
-        .map_or((true, Reason::Default), |d| {
+        .find(|(d, _)| applies(d, name))
+        .map_or((true, Reason::Default), |(d, source)| {
             let on = match d {
                 Directive::All(on) | Directive::Pattern { on, .. } => *on,
             };
-            (on, Reason::Directive(d.to_string(), state.source))
+            (on, Reason::Directive(d.to_string(), *source))
         })
 }
 
-/// Replaces the directives in force and re-decides every site.
-pub(crate) fn replace(directives: Vec<Directive>) {
+/// Whether a directive applies to the function with this qualified name.
+pub(crate) fn applies(directive: &Directive, name: &str) -> bool {
+    match directive {
+        Directive::All(_) => true,
+        Directive::Pattern { pattern, .. } => matches(pattern, name),
+    }
+}
+
+/// Changes the directives in force with `change` and re-decides every
+/// site.
+pub(crate) fn change<R>(change: impl FnOnce(&mut Vec<(Directive, Source)>) -> R) -> R {
     let mut inner = lock();
-    inner.switches.directives = directives;
-    inner.switches.source = Source::Api;
+    let out = change(&mut inner.switches.directives);
     for site in inner.sites.clone() {
         let (on, _) = decide(&inner, site);
         site.apply_enabled(on);
     }
+    out
 }
 
 static WARNED: AtomicBool = AtomicBool::new(false);
@@ -129,11 +134,45 @@ pub(crate) fn warn_invalid_once() {
     if WARNED.load(Ordering::Relaxed) || walking() {
         return;
     }
-    let invalid: Vec<ParseError> = lock().switches.invalid().to_vec();
     if WARNED.swap(true, Ordering::Relaxed) {
         return;
     }
+    // Every function is listed before the first call with the static
+    // registry: a directive that matches none of them matches nothing.
+    // (Without it, functions are listed from their first call, so only
+    // `diagnose()` can say, later.)
+    super::list::register_static_sites();
+    let (invalid, unmatched) = {
+        let inner = lock();
+        let unmatched: Vec<String> = if cfg!(feature = "static-registry") {
+            unmatched(&inner).into_iter().map(|(d, _)| d).collect()
+        } else {
+            Vec::new()
+        };
+        (inner.switches.invalid().to_vec(), unmatched)
+    };
     for e in invalid {
         tracing::warn!(target: "instrument_once", "{e}; this directive is ignored, the others apply");
     }
+    for d in unmatched {
+        tracing::warn!(
+            target: "instrument_once",
+            directive = %d,
+            "directive `{d}` of {ENV_VAR} matches no instrumented function (patterns are \
+             case-sensitive `::` paths; registry().sites() lists the names)"
+        );
+    }
+}
+
+/// The directives in force that match no registered function, with their
+/// sources.
+pub(crate) fn unmatched(inner: &Inner) -> Vec<(String, Source)> {
+    inner
+        .switches
+        .directives
+        .iter()
+        .filter(|(d, _)| matches!(d, Directive::Pattern { .. }))
+        .filter(|(d, _)| !inner.sites.iter().any(|s| applies(d, s.qualified_name())))
+        .map(|(d, source)| (d.to_string(), *source))
+        .collect()
 }
