@@ -25,6 +25,46 @@ use super::histogram::Buckets;
 /// assert_eq!(s.latency.count, 2);
 /// # }
 /// ```
+///
+/// # What counts where
+///
+/// * `calls`: every call made while the function is switched on, at entry
+///   (an async call at its first poll). Not counted there: calls while it
+///   is switched off (nowhere; [`crate::diagnose()`] says "called only
+///   while disabled"), calls refused by `max_depth` and calls past the
+///   per-thread depth ceiling (both in `depth_overflows` only), and, with
+///   `recursion = "outermost"`, calls nested in an outer call of the same
+///   function (nowhere: they are part of the outer call).
+/// * `ok`, `errors`: calls that returned; `errors` those whose value was
+///   `Err(_)` (of any `Result`), `ok` all others.
+/// * `panics`: calls a panic unwound through. `cancelled`: async calls
+///   dropped after their first poll and before completing.
+/// * `in_flight`: `calls` minus the four outcomes.
+/// * `depth_overflows`: calls refused by `max_depth` (the body did not run;
+///   the caller got the panic or the `Err`) and calls past the per-thread
+///   ceiling (the body ran, untracked). Neither is in `calls` or `errors`;
+///   an outer call that returns the refusal's `Err` is an error of its own.
+/// * `latency`: the calls that returned (ok or error) while timing was on.
+///
+/// ```
+/// use instrument_once::{instrument_once, DepthExceeded};
+///
+/// #[instrument_once(max_depth = 1, on_overflow = "error")]
+/// fn walk(again: bool) -> Result<(), DepthExceeded> {
+///     if again {
+///         let refused = walk(false); // depth 2: refused, the body not run
+///         assert!(refused.is_err());
+///     }
+///     Ok(())
+/// }
+///
+/// # fn main() {
+/// walk(true).unwrap();
+/// let s = instrument_once::registry().get(concat!(module_path!(), "::walk")).unwrap().stats();
+/// // The refused call is only an overflow: not a call, not an error.
+/// assert_eq!((s.calls, s.ok, s.errors, s.depth_overflows), (1, 1, 0, 1));
+/// # }
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
