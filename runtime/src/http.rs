@@ -48,7 +48,8 @@ pub const PATHS: &[&str] = &[
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
-    /// The HTTP status: 200, or 404 for a path not in [`PATHS`].
+    /// The HTTP status: 200, 404 for a path not in [`PATHS`], 500 if the
+    /// JSON snapshot could not be written.
     pub status: u16,
     /// The `Content-Type` header's value.
     pub content_type: &'static str,
@@ -96,7 +97,15 @@ pub fn wants_protobuf(accept: &str) -> bool {
             let (name, value) = param.split_once('=').unwrap_or((param, ""));
             let value = value.trim().trim_matches('"');
             match name.trim().to_ascii_lowercase().as_str() {
-                "q" => quality = value.parse().unwrap_or(0.0),
+                // A quality is 0 to 1 (RFC 9110); anything else counts
+                // as refused.
+                "q" => {
+                    quality = value
+                        .parse()
+                        .ok()
+                        .filter(|q: &f64| (0.0..=1.0).contains(q))
+                        .unwrap_or(0.0);
+                }
                 "proto" => proto = Some(value.to_owned()),
                 "encoding" => encoding = Some(value.to_owned()),
                 _ => {}
@@ -152,10 +161,14 @@ pub fn respond(path: &str, accept: Option<&str>) -> Response {
         }
         "/debug/diagnose" => Response::ok(PLAIN, crate::diagnose().to_string().into_bytes()),
         #[cfg(feature = "serde")]
-        "/debug/instrumentation.json" => Response::ok(
-            "application/json",
-            serde_json::to_vec(&crate::registry().snapshot()).unwrap_or_default(),
-        ),
+        "/debug/instrumentation.json" => match serde_json::to_vec(&crate::registry().snapshot()) {
+            Ok(json) => Response::ok("application/json", json),
+            Err(e) => Response {
+                status: 500,
+                content_type: PLAIN,
+                body: format!("the snapshot did not serialise: {e}\n").into_bytes(),
+            },
+        },
         _ => {
             let mut body = format!("404: no {path} here; these are served:\n");
             for p in PATHS {

@@ -123,7 +123,15 @@ pub(crate) fn families(snapshot: &Snapshot) -> Vec<Family> {
             .map(|s| Sample {
                 labels: function(&s.unique_name),
                 value: Value::Histogram(Histogram {
-                    count: s.stats.latency.count,
+                    // The count of the buckets themselves, not the outcome
+                    // counters': those are read apart from the buckets, so a
+                    // call finishing in between would be in the buckets but
+                    // not the count, and Prometheus refuses a histogram whose
+                    // buckets hold more than its count (and, natively, any
+                    // other count). Calls without a bucket (at the memory
+                    // cap) are left out here; `calls_total` has them.
+                    count: s.histogram.zero_count
+                        + s.histogram.buckets.iter().map(|b| b.count).sum::<u64>(),
                     sum: s.stats.latency.sum.as_secs_f64(),
                     buckets: s
                         .latency_buckets

@@ -14,10 +14,10 @@
 //! schema 3 has bucket `j` holding `(2^((j-1)/8), 2^(j/8)]` s. A second is
 //! `2^29.897` ns, not a whole number of eighth-octaves, so the two grids are
 //! offset by 0.18 of a bucket: each bucket goes, whole, to the seconds
-//! bucket that holds its upper bound (and 82% of its width). A value is then
-//! placed at most 1.6% (`2^(0.18/8)`) below where it was: finer than the
-//! buckets themselves (9%), and the same shift for every process, so sums
-//! across instances stay exact.
+//! bucket that holds its upper bound (and 82% of its width): a shift of
+//! 0.18 of a bucket upwards, so quantiles read about 1.6% (`2^(0.18/8)`)
+//! high: finer than the buckets themselves (9%), and the same shift for
+//! every process, so sums across instances stay exact.
 
 use super::families::{families, Family, Kind, Value};
 use super::{ExponentialHistogram, Snapshot};

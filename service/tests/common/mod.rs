@@ -53,17 +53,23 @@ pub fn try_get(port: u16, path: &str, accept: Option<&str>) -> std::io::Result<(
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
+    let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {}", String::from_utf8_lossy(&raw)));
+        .ok_or_else(|| {
+            bad(format!(
+                "no header end in {}",
+                String::from_utf8_lossy(&raw)
+            ))
+        })?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let body = raw[split + 4..].to_vec();
     let status: u16 = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {head}"));
+        .ok_or_else(|| bad(format!("no status in {head}")))?;
     let chunked = head.lines().any(|l| {
         l.to_ascii_lowercase()
             .starts_with("transfer-encoding: chunked")
