@@ -34,6 +34,24 @@ pub(crate) fn since(start: u64) -> u64 {
     clock.delta_as_nanos(start, clock.raw())
 }
 
+/// Milliseconds since the Unix epoch (0 before it): how the exports write a
+/// wall-clock time.
+#[cfg(feature = "serde")]
+pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// [`unix_ms`] for `serde(serialize_with)`.
+#[cfg(feature = "serde")]
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+pub(crate) fn serialize_unix_ms<S: serde::Serializer>(
+    t: &std::time::SystemTime,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(unix_ms(*t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

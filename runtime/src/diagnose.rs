@@ -152,8 +152,13 @@ impl fmt::Display for Verdict {
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Diagnosis {
-    /// The function.
+    /// The function (JSON: `function`, its unique name).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "function", serialize_with = "unique_name")
+    )]
     pub site: &'static Site,
     /// Whether its spans are recorded, and if not, why.
     pub verdict: Verdict,
@@ -174,9 +179,15 @@ pub struct Diagnosis {
 /// # }
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Report {
     sites: Vec<Diagnosis>,
+    #[cfg_attr(feature = "serde", serde(rename = "invalid_directives"))]
     invalid: Vec<crate::control::ParseError>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "unmatched_directives", serialize_with = "directives_only")
+    )]
     unmatched: Vec<(String, Source)>,
     histogram_memory: HistogramMemory,
 }
@@ -370,5 +381,43 @@ impl fmt::Display for Report {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "serde")]
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn unique_name<S: serde::Serializer>(site: &&'static Site, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&site.unique_name())
+}
+
+#[cfg(feature = "serde")]
+#[allow(clippy::ptr_arg)] // serde's signature
+fn directives_only<S: serde::Serializer>(
+    unmatched: &Vec<(String, Source)>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(unmatched.iter().map(|(d, _)| d))
+}
+
+/// A verdict in JSON: `{"verdict": "disabled", "detail": "directive ..."}`,
+/// `verdict` one of `recording`, `never_called`,
+/// `called_only_while_disabled`, `disabled`, `no_subscriber`,
+/// `filtered_out`, and `detail` what `Display` says.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let kind = match self {
+            Verdict::Recording => "recording",
+            Verdict::NeverCalled => "never_called",
+            Verdict::CalledOnlyWhileDisabled => "called_only_while_disabled",
+            Verdict::Disabled { .. } => "disabled",
+            Verdict::NoSubscriber => "no_subscriber",
+            Verdict::FilteredOut { .. } => "filtered_out",
+        };
+        let mut out = s.serialize_struct("Verdict", 2)?;
+        out.serialize_field("verdict", kind)?;
+        out.serialize_field("detail", &self.to_string())?;
+        out.end()
     }
 }

@@ -39,6 +39,7 @@ impl fmt::Display for Directive {
 /// assert!(err.to_string().contains("identifier"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ParseError {
     pub(crate) directive: String,
     pub(crate) reason: &'static str,

@@ -143,8 +143,35 @@ pub(crate) fn families(snapshot: &Snapshot) -> Vec<Family> {
             })
             .collect(),
     });
+    hooks(&mut out, snapshot);
     requests(&mut out, &crate::request::report());
     out
+}
+
+/// `instrument_once_hook_layer_calls_total{slot, layer}` (none without a
+/// layer). Two live slots of one name are one series: their layers' calls
+/// are summed by key.
+fn hooks(out: &mut Vec<Family>, snapshot: &Snapshot) {
+    if snapshot.hooks.is_empty() {
+        return;
+    }
+    let mut calls: std::collections::BTreeMap<(&str, &str), u64> =
+        std::collections::BTreeMap::new();
+    for h in &snapshot.hooks {
+        *calls.entry((h.slot, h.layer.key)).or_default() += h.layer.calls;
+    }
+    out.push(Family {
+        name: "instrument_once_hook_layer_calls_total",
+        help: "Calls through each layer of each hook slot.",
+        kind: Kind::Counter,
+        samples: calls
+            .into_iter()
+            .map(|((slot, layer), n)| Sample {
+                labels: vec![("slot", slot.to_owned()), ("layer", layer.to_owned())],
+                value: Value::Count(n),
+            })
+            .collect(),
+    });
 }
 
 /// The per-request call profile's families (none before any request

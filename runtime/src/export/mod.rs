@@ -3,7 +3,9 @@
 //! `serde` (feature `serde`).
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use crate::hook::HookLayer;
 
 use crate::registry::Registry;
 use crate::site::Site;
@@ -81,10 +83,50 @@ pub struct SiteSnapshot {
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
+    /// When it was taken (JSON: `taken_at_unix_ms`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "taken_at_unix_ms",
+            serialize_with = "crate::clock::serialize_unix_ms"
+        )
+    )]
+    taken_at: SystemTime,
     sites: Vec<SiteSnapshot>,
+    /// Every layer of every live hook slot, with its calls.
+    hooks: Vec<HookLayer>,
 }
 
 impl Snapshot {
+    /// When the snapshot was taken (wall clock).
+    ///
+    /// ```
+    /// let snap = instrument_once::registry().snapshot();
+    /// assert!(snap.taken_at() <= std::time::SystemTime::now());
+    /// ```
+    pub fn taken_at(&self) -> SystemTime {
+        self.taken_at
+    }
+
+    /// Every layer of every live [`HookSlot`](crate::hook::HookSlot) when the
+    /// snapshot was taken, with how often each ran (as
+    /// [`crate::hook::hooks`]); the table, JSON and Prometheus exports carry
+    /// them too.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let slot = instrument_once::hook::HookSlot::new("db::on_query", |q: u32| q);
+    /// slot.wrap_once("audit", |inner| Arc::new(move |q| inner(q)));
+    /// slot.call(1);
+    /// let snap = instrument_once::registry().snapshot();
+    /// let audit = snap.hooks().iter().find(|h| h.slot == "db::on_query").unwrap();
+    /// assert_eq!((audit.layer.key, audit.layer.calls), ("audit", 1));
+    /// assert!(snap.to_string().contains("db::on_query"));
+    /// ```
+    pub fn hooks(&self) -> &[HookLayer] {
+        &self.hooks
+    }
+
     /// The sites, sorted by qualified name.
     ///
     /// ```
@@ -132,7 +174,11 @@ impl Registry {
                 }
             })
             .collect();
-        Snapshot { sites }
+        Snapshot {
+            taken_at: SystemTime::now(),
+            sites,
+            hooks: crate::hook::hooks(),
+        }
     }
 }
 
@@ -175,7 +221,7 @@ impl fmt::Display for Snapshot {
         let width = first_column_width(names.iter().map(String::as_str));
         writeln!(
             f,
-            "{:<width$}  {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>9} {:>9} {:>9}",
+            "{:<width$}  {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}",
             FIRST,
             "calls",
             "ok",
@@ -184,6 +230,7 @@ impl fmt::Display for Snapshot {
             "cancel",
             "in-flight",
             "deepest",
+            "overflows",
             "p50",
             "p99",
             "max"
@@ -192,7 +239,7 @@ impl fmt::Display for Snapshot {
             let st = &s.stats;
             writeln!(
                 f,
-                "{:<width$}  {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>9} {:>9} {:>9}",
+                "{:<width$}  {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}",
                 name,
                 st.calls,
                 st.ok,
@@ -201,10 +248,27 @@ impl fmt::Display for Snapshot {
                 st.cancelled,
                 st.in_flight,
                 st.deepest,
+                st.depth_overflows,
                 Human(st.latency.p50),
                 Human(st.latency.p99),
                 Human(st.latency.max)
             )?;
+        }
+        if !self.hooks.is_empty() {
+            let width = first_column_width(self.hooks.iter().map(|h| h.slot));
+            writeln!(f)?;
+            writeln!(
+                f,
+                "{:<width$}  {:<16} {:>10}  added at",
+                "hook", "layer", "calls"
+            )?;
+            for h in &self.hooks {
+                writeln!(
+                    f,
+                    "{:<width$}  {:<16} {:>10}  {}",
+                    h.slot, h.layer.key, h.layer.calls, h.layer.location
+                )?;
+            }
         }
         Ok(())
     }

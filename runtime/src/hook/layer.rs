@@ -52,15 +52,34 @@ impl Layer {
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LayerInfo {
     /// The layer's key.
     pub key: &'static str,
-    /// Where it was added.
+    /// Where it was added (JSON: `"file:line:column"`).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "location_text"))]
     pub location: &'static Location<'static>,
-    /// When it was added.
+    /// When it was added (JSON: `at_unix_ms`, milliseconds since the Unix
+    /// epoch).
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "at_unix_ms",
+            serialize_with = "crate::clock::serialize_unix_ms"
+        )
+    )]
     pub at: SystemTime,
     /// Calls that went through this layer.
     pub calls: u64,
+}
+
+#[cfg(feature = "serde")]
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn location_text<S: serde::Serializer>(
+    location: &&'static Location<'static>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(location)
 }
 
 impl Layer {
@@ -202,6 +221,7 @@ pub(crate) fn unlisted<'a>(removed: impl IntoIterator<Item = &'a Arc<Layer>>) {
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HookLayer {
     /// The slot's name.
     pub slot: &'static str,
