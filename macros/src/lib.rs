@@ -16,6 +16,7 @@ use syn::{ImplItem, ItemFn, ItemImpl, Type};
 mod args;
 mod ast;
 mod expand;
+mod site;
 mod valid;
 
 use args::Args;
@@ -26,6 +27,13 @@ use ast::Input;
 #[proc_macro_attribute]
 pub fn instrument_once(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand_attribute(attr.into(), item.into()).into()
+}
+
+/// An instrumented function's site by a path the compiler checks. See the
+/// `instrument-once` crate for the documentation.
+#[proc_macro]
+pub fn site(input: TokenStream) -> TokenStream {
+    site::expand(input.into()).into()
 }
 
 /// The whole expansion, on `proc_macro2` streams (so tests can run it).

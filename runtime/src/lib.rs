@@ -151,3 +151,48 @@ pub use stats::{
 /// # }
 /// ```
 pub use instrument_once_macros::instrument_once;
+
+/// An instrumented function's [`Site`], by a path the compiler checks:
+/// `site!(crate::handlers::get_user)` (or from `self::` or `super::`;
+/// `Type::method` for a method). A misspelt path is a compile error, not a
+/// run-time `None`, and the crate's name is not written anywhere. It
+/// returns what [`Registry::lookup`] returns for the function's qualified
+/// name: `Err` when the function exists but is not instrumented, or when
+/// another function has the same qualified name.
+///
+/// The path must start at `crate`, `self` or `super`: the qualified name is
+/// read from it, and a name brought in by `use` would belong to another
+/// module.
+///
+/// ```
+/// mod handlers {
+///     #[instrument_once::instrument_once]
+///     pub fn get_user(id: u32) -> u32 { id }
+///
+///     #[derive(Debug)]
+///     pub struct Repo;
+///     #[instrument_once::instrument_once]
+///     impl Repo {
+///         pub fn load(&self) -> u8 { 1 }
+///     }
+/// }
+///
+/// # fn main() {
+/// handlers::get_user(7);
+/// handlers::Repo.load();
+/// let site = instrument_once::site!(crate::handlers::get_user).unwrap();
+/// assert_eq!(site.stats().calls, 1);
+/// let load = instrument_once::site!(self::handlers::Repo::load).unwrap();
+/// assert_eq!(load.name(), "load");
+/// # }
+/// ```
+///
+/// A path that names nothing does not compile:
+///
+/// ```compile_fail
+/// # mod handlers { #[instrument_once::instrument_once] pub fn get_user() {} }
+/// # fn main() {
+/// let site = instrument_once::site!(crate::handlers::get_usr);
+/// # }
+/// ```
+pub use instrument_once_macros::site;

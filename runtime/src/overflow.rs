@@ -172,8 +172,8 @@ impl fmt::Display for DepthExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "instrument_once: `{}` exceeded max_depth = {} on one call chain of {} instrumented calls; \
-             outermost first: ",
+            "instrument_once: `{}` exceeded max_depth = {} on one call chain of {} instrumented calls \
+             and the refused one; outermost first: ",
             self.function, self.limit, self.total
         )?;
         // Consecutive repeats of one function are shown once, with a count;

@@ -111,3 +111,60 @@ pub fn some_span(span: tracing::Span) -> Option<tracing::Span> {
         Some(span)
     }
 }
+
+/// What `site!(path)` expands to: the qualified name read from a path that
+/// starts at the crate root (`from_root`) or `ups` modules above the
+/// caller's `module_path`, then looked up. A method's path names its type;
+/// a method instrumented by its own attribute (not its impl block's) is
+/// registered without the type, which is tried next.
+///
+/// # Errors
+///
+/// As [`crate::Registry::lookup`].
+pub fn site_by_path(
+    module_path: &str,
+    from_root: bool,
+    ups: u32,
+    rest: &str,
+) -> Result<&'static Site, crate::LookupError> {
+    let mut base: Vec<&str> = module_path.split("::").collect();
+    if from_root {
+        base.truncate(1);
+    } else {
+        let keep = base
+            .len()
+            .saturating_sub(usize::try_from(ups).unwrap_or(usize::MAX));
+        base.truncate(keep.max(1));
+    }
+    let qualified = format!("{}::{rest}", base.join("::"));
+    let registry = crate::registry();
+    match registry.lookup(&qualified) {
+        Err(crate::LookupError::NotFound { .. }) if names_a_method(rest) => {
+            let (ty, method) = rest.rsplit_once("::").unwrap_or((rest, rest));
+            let module = ty.rsplit_once("::").map_or("", |(m, _)| m);
+            let without_type = if module.is_empty() {
+                format!("{}::{method}", base.join("::"))
+            } else {
+                format!("{}::{module}::{method}", base.join("::"))
+            };
+            registry.lookup(&without_type).map_err(|_| {
+                registry
+                    .lookup(&qualified)
+                    .err()
+                    .unwrap_or(crate::LookupError::NotFound {
+                        name: qualified.clone(),
+                        closest: Vec::new(),
+                    })
+            })
+        }
+        other => other,
+    }
+}
+
+/// Whether a path ends in `Type::method` (the segment before the last is a
+/// type's name, capitalised).
+fn names_a_method(rest: &str) -> bool {
+    rest.rsplit("::")
+        .nth(1)
+        .is_some_and(|ty| ty.starts_with(|c: char| c.is_ascii_uppercase()))
+}

@@ -134,3 +134,63 @@ fn sites_are_sorted_and_debug_prints_the_name() {
         "{debug}"
     );
 }
+
+// ------------------------------------------------------------- site!(path)
+
+mod by_path {
+    pub(crate) mod inner {
+        #[instrument_once::instrument_once]
+        pub(crate) fn deep() -> u8 {
+            1
+        }
+
+        pub(crate) fn plain() -> u8 {
+            2
+        }
+
+        /// `super::` from here reaches `by_path`.
+        pub(crate) fn site_of_sibling(
+        ) -> Result<&'static instrument_once::Site, instrument_once::LookupError> {
+            instrument_once::site!(super::sibling)
+        }
+    }
+
+    #[instrument_once::instrument_once]
+    pub(crate) fn sibling() -> u8 {
+        3
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Store;
+
+    impl Store {
+        // A method-level attribute: registered without the type's name.
+        #[instrument_once::instrument_once]
+        pub(crate) fn get(&self) -> u8 {
+            4
+        }
+    }
+}
+
+/// `site!` finds functions by paths from `crate`, `self` and `super`, and
+/// methods by `Type::method`; a function that exists but is not
+/// instrumented is an `Err`, not a panic.
+#[test]
+fn site_finds_a_function_by_its_checked_path() {
+    by_path::inner::deep();
+    let deep = instrument_once::site!(crate::by_path::inner::deep).unwrap();
+    assert_eq!((deep.name(), deep.stats().calls), ("deep", 1));
+    let same = instrument_once::site!(self::by_path::inner::deep).unwrap();
+    assert!(std::ptr::eq(deep, same));
+    assert_eq!(by_path::sibling(), 3);
+    let sibling = by_path::inner::site_of_sibling().unwrap();
+    assert_eq!(sibling.name(), "sibling");
+    let get = instrument_once::site!(crate::by_path::Store::get).unwrap();
+    assert_eq!(get.name(), "get");
+    assert_eq!(by_path::inner::plain(), 2);
+    let err = instrument_once::site!(crate::by_path::inner::plain).unwrap_err();
+    assert!(
+        matches!(err, instrument_once::LookupError::NotFound { .. }),
+        "{err}"
+    );
+}

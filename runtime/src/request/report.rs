@@ -345,7 +345,11 @@ impl fmt::Display for Report {
                 s.max_calls,
                 s.repeats,
                 s.max_repeats,
-                format!("{:.1?}", s.repeat_time)
+                if s.repeat_time.is_zero() {
+                    "-".to_owned()
+                } else {
+                    format!("{:.1?}", s.repeat_time)
+                }
             )?;
         }
         for loss in self.losses() {
