@@ -62,9 +62,32 @@ fn depth_of(src: &Path, file: &Path) -> usize {
 /// A file's code without its comment lines, and with the whitespace after
 /// each `::` removed, so a path broken over lines reads as one.
 fn code_of(text: &str) -> String {
-    let code: Vec<&str> = text
+    // Block comments out, then each line's comment (a `//` not part of a
+    // `://`, which string literals such as URLs hold).
+    let mut uncommented = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/*") {
+        uncommented.push_str(&rest[..at]);
+        rest = rest[at..]
+            .find("*/")
+            .map_or("", |end| &rest[at + end + 2..]);
+    }
+    uncommented.push_str(rest);
+    let code: Vec<&str> = uncommented
         .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
+        .map(|l| {
+            let mut cut = l.len();
+            let mut from = 0;
+            while let Some(at) = l[from..].find("//") {
+                let at = from + at;
+                if at == 0 || l.as_bytes()[at - 1] != b':' {
+                    cut = at;
+                    break;
+                }
+                from = at + 2;
+            }
+            &l[..cut]
+        })
         .collect();
     let joined = code.join("\n");
     let mut out = String::with_capacity(joined.len());
@@ -94,6 +117,10 @@ fn group_heads(text: &str, out: &mut Vec<String>) {
             '}' if level == 0 => return,
             '}' => level -= 1,
             ',' if level == 0 => expect = true,
+            '*' if expect && level == 0 => {
+                out.push("*".to_owned());
+                expect = false;
+            }
             c if expect && level == 0 && !c.is_whitespace() => {
                 out.push(ident(&text[i..]));
                 expect = false;
@@ -109,6 +136,7 @@ fn heads(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     match text.strip_prefix('{') {
         Some(group) => group_heads(group, &mut out),
+        None if text.starts_with('*') => out.push("*".to_owned()),
         None => out.push(ident(text)),
     }
     out
@@ -143,18 +171,40 @@ fn named_modules(text: &str, depth: usize) -> BTreeSet<String> {
         if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
             continue;
         }
+        // (`use super::*` is how an inline `mod tests` reaches its own
+        // file's items, which this reading of `super` cannot tell apart.)
         if supers == depth {
-            found.extend(heads(&code[end..]));
+            found.extend(heads(&code[end..]).into_iter().filter(|h| h != "*"));
         }
     }
-    found
-        .into_iter()
-        .filter(|name| {
-            name.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        })
-        .collect()
+    found.into_iter().filter(|name| !name.is_empty()).collect()
+}
+
+/// The crate root's re-exports: each name `lib.rs` re-exports (`pub use
+/// module::{A, b}`), with the module it comes from, so that `crate::A` is a
+/// dependency on that module.
+fn reexports(lib: &str) -> BTreeMap<String, String> {
+    let code = code_of(lib);
+    let mut out = BTreeMap::new();
+    for (at, _) in code.match_indices("pub use ") {
+        let path = &code[at + "pub use ".len()..];
+        let module = ident(path);
+        let Some(after) = path[module.len()..].strip_prefix("::") else {
+            continue;
+        };
+        let mut names = Vec::new();
+        match after.strip_prefix('{') {
+            Some(group) => group_heads(group, &mut names),
+            None => {
+                let end = after.find(';').unwrap_or(after.len());
+                names.push(ident(after[..end].rsplit("::").next().unwrap_or("")));
+            }
+        }
+        for name in names.into_iter().filter(|n| !n.is_empty()) {
+            out.insert(name, module.clone());
+        }
+    }
+    out
 }
 
 /// Which modules each module names.
@@ -162,6 +212,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
+    let reexported = reexports(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let Some(module) = module_of(&src, &file) else {
@@ -170,6 +221,13 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         let text = std::fs::read_to_string(&file).unwrap();
         let names = graph.entry(module.clone()).or_default();
         for named in named_modules(&text, depth_of(&src, &file)) {
+            // A glob from the root would hide what it depends on.
+            assert!(
+                !named.starts_with('*'),
+                "{}: a glob import from the crate root; name the modules",
+                file.display()
+            );
+            let named = reexported.get(&named).cloned().unwrap_or(named);
             if named != module {
                 names.insert(named);
             }
@@ -262,4 +320,22 @@ fn the_checker_finds_module_paths_in_code_only() {
         ["export", "site"]
     );
     assert!(names("use my_crate::x; use instrument_once_crate::y;", 1).is_empty());
+    // Comments inside a group, at a line's end or in a block, hide nothing.
+    assert_eq!(
+        names(
+            "use crate::{clock, // why\n    registry, /* and */ site};",
+            1
+        ),
+        ["clock", "registry", "site"]
+    );
+    assert_eq!(
+        names("let u = \"https://x\"; crate::stats::f();", 1),
+        ["stats"]
+    );
+    // A glob is seen (and refused by the graph).
+    assert_eq!(names("use crate::*;", 1), ["*"]);
+    // The root's re-exports lead back to their modules.
+    let map = reexports("pub use registry::{registry, LookupError};\npub use site::Site;");
+    assert_eq!(map.get("LookupError").map(String::as_str), Some("registry"));
+    assert_eq!(map.get("Site").map(String::as_str), Some("site"));
 }
