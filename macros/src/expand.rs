@@ -92,7 +92,9 @@ impl Plan<'_> {
     }
 
     /// The `static __IO_SITE` and its registration.
-    fn site(&self, p: &TokenStream, fn_name: &str) -> TokenStream {
+    fn site(&self, p: &TokenStream, sig: &syn::Signature) -> TokenStream {
+        let fn_name = &sig.ident.to_string();
+        let method = ast::has_receiver(&sig.inputs);
         let args = self.args;
         let name = self.name(fn_name);
         let qual = self.qual;
@@ -119,6 +121,7 @@ impl Plan<'_> {
                 file: #p::file!(),
                 line: #p::line!(),
                 level: #level,
+                method: #method,
                 config: __IO_SITE_CONFIG,
             });
             #p::register_site!(__IO_SITE);
@@ -584,7 +587,7 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         .into_iter()
         .partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
     let fn_name = sig.ident.to_string();
-    let site = plan.site(&p, &fn_name);
+    let site = plan.site(&p, &sig);
     let span = plan.span(&p, &fn_name, &sig.inputs);
     let ret = ast::return_type(&sig.output).cloned();
     let ret = ret.as_ref();
@@ -830,7 +833,7 @@ fn async_trait_style(
 ) -> TokenStream {
     let p = plan.private();
     let fn_name = f.sig.ident.to_string();
-    let site = plan.site(&p, &fn_name);
+    let site = plan.site(&p, &f.sig);
     let span = plan.span(&p, &fn_name, &f.sig.inputs);
     let output = ast::return_type(&f.sig.output).and_then(ast::future_output);
     let events = plan.events(&p);

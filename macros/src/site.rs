@@ -55,10 +55,10 @@ fn expand_path(input: TokenStream) -> syn::Result<TokenStream> {
             return Err(syn::Error::new(
                 path.span(),
                 format!(
-                    "site!: start the path with `crate::`, `self::` or `super::`, as in \
-                     `site!(crate::path::to::{written})` or `site!(self::{written})`: the \
-                     function's qualified name is read from the path, and a name brought in \
-                     by `use` belongs to another module"
+                    "site!: write the path where the function is defined, from `crate::`, as \
+                     in `site!(crate::path::to::{written})` (or from `self::`/`super::` when \
+                     it is defined there): the function's qualified name is read from the \
+                     path, and a name brought in by `use` belongs to another module"
                 ),
             ));
         }
@@ -76,18 +76,29 @@ fn expand_path(input: TokenStream) -> syn::Result<TokenStream> {
     let rest = rest.join("::");
     let ups = u32::try_from(if anchor == "super" { supers } else { 0 }).unwrap_or(u32::MAX);
     let from_root = anchor == "crate";
-    // A method is named through its type (`Type::method`): a `let`, since
-    // `use` cannot name an associated function.
+    // A method is named through its type (`Type::method`). `use` cannot
+    // name an associated function, and a `let` of it needs the type's
+    // generic arguments inferred: the type's path is checked, the method's
+    // name is looked up at run time (an `Err` naming the closest names).
     let method = segments.len() >= rest_from + 2
         && segments[segments.len() - 2]
             .ident
             .to_string()
             .starts_with(|c: char| c.is_ascii_uppercase());
-    let check = if method {
-        quote_spanned!(path.span()=> let _ = #path;)
+    let checked = if method {
+        let mut ty = path.clone();
+        ty.segments.pop();
+        let ty_segments: syn::punctuated::Punctuated<_, syn::Token![::]> = ty
+            .segments
+            .into_pairs()
+            .map(syn::punctuated::Pair::into_value)
+            .collect();
+        ty.segments = ty_segments;
+        ty
     } else {
-        quote_spanned!(path.span()=> #[allow(unused_imports)] use #path as _;)
+        path.clone()
     };
+    let check = quote_spanned!(path.span()=> #[allow(unused_imports)] use #checked as _;);
     Ok(quote! {
         {
             #check

@@ -30,8 +30,10 @@
 //!
 //! Patterns are case-sensitive, as Rust paths are: `-App::Cache` does not
 //! match `app::cache`. [`crate::diagnose()`] lists a directive that matches
-//! no registered function, and [`add`] and [`set`] log a `tracing` warning
-//! for one (target `instrument_once`).
+//! no instrumented function, and [`add`] and [`set`] log a `tracing` warning
+//! for one (target `instrument_once`). (With the default `static-registry`
+//! feature every instrumented function is known from the start; without
+//! it, only those called so far, so neither is done.)
 //!
 //! ```
 //! #[instrument_once::instrument_once]
@@ -139,9 +141,11 @@ pub fn add(directives: &str) -> Result<(), ParseError> {
     Ok(())
 }
 
-/// Removes each of these directives from those in force (every copy of
-/// it, whatever its source, the environment's included); returns how many
-/// were removed (a directive not in force is not an error: removing is
+/// Undoes [`add`]: removes, for each of these directives, the last copy the
+/// program added; only when the program added none, the copies from the
+/// environment. So `add(d)` then `remove(d)` leaves what
+/// `INSTRUMENT_ONCE` said, even when it said `d` too. Returns how many were
+/// removed (a directive not in force is not an error: removing is
 /// idempotent). All-or-nothing, as [`set`].
 ///
 /// ```
@@ -158,15 +162,32 @@ pub fn remove(directives: &str) -> Result<usize, ParseError> {
     let parsed = parse_strict(directives)?;
     crate::registry();
     Ok(switches::change(|now| {
-        let before = now.len();
-        now.retain(|(d, _)| !parsed.contains(d));
-        before - now.len()
+        let mut removed = 0;
+        for d in &parsed {
+            let added = now
+                .iter()
+                .rposition(|(held, source)| held == d && *source == Source::Api);
+            if let Some(at) = added {
+                now.remove(at);
+                removed += 1;
+            } else {
+                let before = now.len();
+                now.retain(|(held, _)| held != d);
+                removed += before - now.len();
+            }
+        }
+        removed
     }))
 }
 
 /// A `tracing` warning for each directive that matches no registered
 /// function (a misspelt or wrongly cased pattern, most likely).
 fn warn_unmatched(directives: &[crate::directives::Directive]) {
+    // Without the static registry a function is listed from its first
+    // call: one not called yet would look unmatched.
+    if !cfg!(feature = "static-registry") {
+        return;
+    }
     let sites = crate::registry().sites();
     for d in directives {
         let pattern = matches!(d, crate::directives::Directive::Pattern { .. });

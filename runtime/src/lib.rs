@@ -154,15 +154,23 @@ pub use instrument_once_macros::instrument_once;
 
 /// An instrumented function's [`Site`], by a path the compiler checks:
 /// `site!(crate::handlers::get_user)` (or from `self::` or `super::`;
-/// `Type::method` for a method). A misspelt path is a compile error, not a
-/// run-time `None`, and the crate's name is not written anywhere. It
-/// returns what [`Registry::lookup`] returns for the function's qualified
-/// name: `Err` when the function exists but is not instrumented, or when
-/// another function has the same qualified name.
+/// `Type::method` for a method). A path that names no item is a compile
+/// error, not a run-time `None`, and the crate's name is not written
+/// anywhere. It returns what [`Registry::lookup`] returns for the
+/// function's qualified name: `Err` when the function is not instrumented,
+/// or another function has the same qualified name.
 ///
-/// The path must start at `crate`, `self` or `super`: the qualified name is
-/// read from it, and a name brought in by `use` would belong to another
-/// module.
+/// Write the path where the function is defined: the qualified name is read
+/// from it, so a path through a `use` or a re-export compiles but finds
+/// nothing (an `Err`). For a method, the type's path is checked and the
+/// method's name is looked up (an `Err` lists the closest names); a method
+/// instrumented by its own attribute is registered without its type's name
+/// and is found when no other method of that name in the module is
+/// instrumented (put the attribute on the impl block to be exact). The
+/// runtime must be reachable as `instrument_once` (the attribute's `crate =`
+/// option has no counterpart here). Without the default `static-registry`
+/// feature a function is listed from its first call, so before it `site!`
+/// returns `Err`.
 ///
 /// ```
 /// mod handlers {

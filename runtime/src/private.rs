@@ -147,7 +147,13 @@ pub fn site_by_path(
             } else {
                 format!("{}::{module}::{method}", base.join("::"))
             };
-            registry.lookup(&without_type).map_err(|_| {
+            // Only a method (it takes `self`): a free function of the same
+            // name in the module is another function.
+            let found = registry
+                .lookup(&without_type)
+                .ok()
+                .filter(|site| site.meta.method);
+            found.ok_or_else(|| {
                 registry
                     .lookup(&qualified)
                     .err()

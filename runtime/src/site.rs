@@ -17,15 +17,18 @@
 //!   bit 4       Site::FILTERED     the last call's span was not recorded by
 //!                                  the subscriber (written only when it
 //!                                  changes)
+//!   bit 5       Site::CALLED_OFF   a call came while it was switched off
+//!                                  (set once)
 //!   bits 8..32  index              the site's position in the registry,
 //!                                  written once with REGISTERED (what a
 //!                                  thread's chain of active calls records)
 //! ```
 //!
-//! A call reads `ctl` once with a relaxed load. If `REGISTERED` is clear it
-//! takes the `#[cold]` registration path of [`crate::registry`](mod@crate::registry), which runs
-//! exactly once per site no matter how many threads make the first call
-//! together. Switches ([`crate::control`]) only flip the `ENABLED` bit, so
+//! A call reads `ctl` once with a relaxed load. If `REGISTERED` is clear, or
+//! the call is the first in the site's present state (on: `CALLED` clear;
+//! off: `CALLED_OFF` clear), it takes the `#[cold]` path. Registration
+//! there (in [`crate::registry`](mod@crate::registry)) runs exactly once per
+//! site no matter how many threads make the first call together. Switches ([`crate::control`]) only flip the `ENABLED` bit, so
 //! they take effect on the next call in every thread.
 //!
 //! This module owns the site and its word; registration, switches and
@@ -83,6 +86,8 @@ pub struct Meta {
     pub line: u32,
     /// Span level.
     pub level: tracing::Level,
+    /// Whether it takes `self` (`site!` tells methods apart by it).
+    pub method: bool,
     /// Options.
     pub config: Config,
 }

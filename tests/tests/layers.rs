@@ -193,12 +193,11 @@ fn reexports(lib: &str) -> BTreeMap<String, String> {
             continue;
         };
         let mut names = Vec::new();
-        match after.strip_prefix('{') {
-            Some(group) => group_heads(group, &mut names),
-            None => {
-                let end = after.find(';').unwrap_or(after.len());
-                names.push(ident(after[..end].rsplit("::").next().unwrap_or("")));
-            }
+        if let Some(group) = after.strip_prefix('{') {
+            group_heads(group, &mut names);
+        } else {
+            let end = after.find(';').unwrap_or(after.len());
+            names.push(ident(after[..end].rsplit("::").next().unwrap_or("")));
         }
         for name in names.into_iter().filter(|n| !n.is_empty()) {
             out.insert(name, module.clone());
@@ -227,9 +226,9 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
                 "{}: a glob import from the crate root; name the modules",
                 file.display()
             );
-            let named = reexported.get(&named).cloned().unwrap_or(named);
-            if named != module {
-                names.insert(named);
+            let target = reexported.get(&named).cloned().unwrap_or(named);
+            if target != module {
+                names.insert(target);
             }
         }
     }

@@ -160,6 +160,17 @@ mod by_path {
         3
     }
 
+    /// A generic type: `site!` checks its path without its arguments.
+    #[derive(Debug)]
+    pub(crate) struct Boxed<T>(pub(crate) T);
+
+    #[instrument_once::instrument_once]
+    impl<T: std::fmt::Debug + Copy> Boxed<T> {
+        pub(crate) fn open(&self) -> T {
+            self.0
+        }
+    }
+
     #[derive(Debug)]
     pub(crate) struct Store;
 
@@ -185,8 +196,15 @@ fn site_finds_a_function_by_its_checked_path() {
     assert_eq!(by_path::sibling(), 3);
     let sibling = by_path::inner::site_of_sibling().unwrap();
     assert_eq!(sibling.name(), "sibling");
+    assert_eq!(by_path::Store.get(), 4);
     let get = instrument_once::site!(crate::by_path::Store::get).unwrap();
-    assert_eq!(get.name(), "get");
+    assert_eq!((get.name(), get.stats().calls), ("get", 1));
+    assert_eq!(by_path::Boxed(5u8).open(), 5);
+    let open = instrument_once::site!(crate::by_path::Boxed::open).unwrap();
+    assert_eq!((open.name(), open.stats().calls), ("open", 1));
+    // A method of a type that has none of that name instrumented: an
+    // `Err`, not another function's site.
+    assert!(instrument_once::site!(crate::by_path::Store::open).is_err());
     assert_eq!(by_path::inner::plain(), 2);
     let err = instrument_once::site!(crate::by_path::inner::plain).unwrap_err();
     assert!(

@@ -388,6 +388,14 @@ fn child_reads_the_environment() {
     for d in diagnose().sites() {
         println!("AFTER {} {}", d.site.qualified_name(), d.verdict);
     }
+    // Adding what the environment says and removing it again undoes the
+    // add only.
+    control::add("-switches::db").unwrap();
+    control::remove("-switches::db").unwrap();
+    for d in diagnose().sites() {
+        println!("UNDONE {} {}", d.site.qualified_name(), d.verdict);
+    }
+    // With no copy of the program's left, remove takes the environment's.
     control::remove("-switches::db").unwrap();
     for d in diagnose().sites() {
         println!("REMOVED {} {}", d.site.qualified_name(), d.verdict);
@@ -456,6 +464,12 @@ fn the_environment_variable_is_read_once_and_reported() {
         "{out}"
     );
     // control::remove takes one out, whatever its source.
+    assert!(
+        out.contains(
+            "UNDONE switches::db::store disabled by directive `-switches::db` from INSTRUMENT_ONCE"
+        ),
+        "{out}"
+    );
     assert!(
         out.contains("REMOVED switches::db::store never called"),
         "{out}"

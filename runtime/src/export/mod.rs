@@ -60,15 +60,17 @@ pub struct SiteSnapshot {
     /// The statistics.
     pub stats: Stats,
     /// Cumulative latency buckets at the classic bounds (see
-    /// [`LatencyBucket`]), without `+Inf` (whose count is
-    /// `stats.latency.count`).
+    /// [`LatencyBucket`]), without `+Inf` (whose count is the calls with a
+    /// bucket: `stats.latency.count` less `stats.latency.unbucketed`, read
+    /// a moment apart).
     pub latency_buckets: Vec<LatencyBucket>,
     /// The latencies in their exact exponential buckets.
     pub histogram: ExponentialHistogram,
 }
 
 /// Every site's statistics at one moment; `Display` prints an aligned table.
-/// With the `serde` feature it serialises as `{"sites": [...]}`.
+/// With the `serde` feature it serialises as `{"taken_at_unix_ms": ..,
+/// "sites": [...], "hooks": [...]}`.
 ///
 /// ```
 /// #[instrument_once::instrument_once]

@@ -118,6 +118,9 @@ impl Registry {
     /// assert!(reg.get("no::such::fn").is_none());
     /// # }
     /// ```
+    ///
+    /// From code, [`crate::site!`] names a function by its path instead, and
+    /// the compiler checks the path.
     pub fn get(&self, name: &str) -> Option<&'static Site> {
         self.lookup(name).ok()
     }

@@ -44,6 +44,8 @@ use super::histogram::Buckets;
 ///   the caller got the panic or the `Err`) and calls past the per-thread
 ///   ceiling (the body ran, untracked). Neither is in `calls` or `errors`;
 ///   an outer call that returns the refusal's `Err` is an error of its own.
+///   (A function switched off but still guarded by `max_depth` refuses
+///   calls too; those are counted nowhere, as every call while it is off.)
 /// * `latency`: the calls that returned (ok or error) while timing was on.
 ///
 /// ```
