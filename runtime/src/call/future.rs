@@ -151,6 +151,7 @@ pin_project_lite::pin_project! {
 impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C, K> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let call = this.call;
