@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use opentelemetry::trace::{Status, TracerProvider as _};
-use opentelemetry::Value;
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -77,40 +77,34 @@ fn value(v: &Value) -> String {
     normalise(&v.to_string())
 }
 
-fn attributes_of(span: &SpanData) -> Vec<(String, String)> {
-    let mut attributes: Vec<(String, String)> = span
-        .attributes
+/// Key-value pairs as compared: sorted, without what must differ.
+fn comparable_pairs(pairs: &[KeyValue]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = pairs
         .iter()
         .filter(|kv| comparable(kv.key.as_str()))
         .map(|kv| (kv.key.to_string(), value(&kv.value)))
         .collect();
-    attributes.sort();
-    attributes
+    out.sort();
+    out
 }
 
 fn seen(spans: &[SpanData]) -> Vec<Seen> {
     let by_id: HashMap<_, _> = spans
         .iter()
         .map(|s| {
-            let identity = (normalise(&s.name), attributes_of(s));
+            let identity = (normalise(&s.name), comparable_pairs(&s.attributes));
             (s.span_context.span_id(), identity)
         })
         .collect();
     let mut out: Vec<Seen> = spans
         .iter()
         .map(|s| {
-            let attributes = attributes_of(s);
+            let attributes = comparable_pairs(&s.attributes);
             let events = s
                 .events
                 .iter()
                 .map(|e| {
-                    let mut fields: Vec<(String, String)> = e
-                        .attributes
-                        .iter()
-                        .filter(|kv| comparable(kv.key.as_str()))
-                        .map(|kv| (kv.key.to_string(), value(&kv.value)))
-                        .collect();
-                    fields.sort();
+                    let fields = comparable_pairs(&e.attributes);
                     // An event without a message is named after its place,
                     // `event file:line`: the line is where `twin!` was
                     // invoked, one apart for the two modules.
