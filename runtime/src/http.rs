@@ -16,10 +16,19 @@
 use std::fmt::Write as _;
 
 /// The Prometheus text exposition's media type.
+///
+/// ```
+/// let r = instrument_once::http::metrics(None);
+/// assert_eq!(r.content_type, instrument_once::http::TEXT);
+/// ```
 pub const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The Prometheus protobuf exposition's media type (length-delimited
 /// `MetricFamily` messages, native histograms included).
+///
+/// ```
+/// assert!(instrument_once::http::PROTOBUF.contains("encoding=delimited"));
+/// ```
 pub const PROTOBUF: &str = crate::export::PROTOBUF_CONTENT_TYPE;
 
 /// Plain text (the table and the diagnosis).
