@@ -68,6 +68,28 @@ fn function(name: &str) -> Vec<(&'static str, String)> {
     vec![("function", name.to_owned())]
 }
 
+/// A family with one sample per site, labelled by function.
+fn one_per_site(
+    sites: &[&super::SiteSnapshot],
+    name: &'static str,
+    help: &'static str,
+    kind: Kind,
+    value: impl Fn(&crate::stats::Stats) -> u64,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind,
+        samples: sites
+            .iter()
+            .map(|s| Sample {
+                labels: function(&s.unique_name),
+                value: Value::Count(value(&s.stats)),
+            })
+            .collect(),
+    }
+}
+
 /// Every family of the snapshot (sites that record stats), then the request
 /// families (only once a request has called an instrumented function).
 pub(crate) fn families(snapshot: &Snapshot) -> Vec<Family> {
@@ -90,30 +112,20 @@ pub(crate) fn families(snapshot: &Snapshot) -> Vec<Family> {
             })
             .collect(),
     });
-    out.push(Family {
-        name: "instrument_once_in_flight",
-        help: "Calls of instrumented functions started and not finished.",
-        kind: Kind::Gauge,
-        samples: sites
-            .iter()
-            .map(|s| Sample {
-                labels: function(&s.unique_name),
-                value: Value::Count(s.stats.in_flight),
-            })
-            .collect(),
-    });
-    out.push(Family {
-        name: "instrument_once_depth_overflows_total",
-        help: "Calls past max_depth or the per-thread depth ceiling.",
-        kind: Kind::Counter,
-        samples: sites
-            .iter()
-            .map(|s| Sample {
-                labels: function(&s.unique_name),
-                value: Value::Count(s.stats.count(Event::Overflow)),
-            })
-            .collect(),
-    });
+    out.push(one_per_site(
+        &sites,
+        "instrument_once_in_flight",
+        "Calls of instrumented functions started and not finished.",
+        Kind::Gauge,
+        |st| st.in_flight,
+    ));
+    out.push(one_per_site(
+        &sites,
+        "instrument_once_depth_overflows_total",
+        "Calls past max_depth or the per-thread depth ceiling.",
+        Kind::Counter,
+        |st| st.count(Event::Overflow),
+    ));
     out.push(Family {
         name: "instrument_once_duration_seconds",
         help: "Latency of instrumented calls that returned.",
