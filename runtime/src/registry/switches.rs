@@ -137,18 +137,22 @@ pub(crate) fn warn_invalid_once() {
     if WARNED.swap(true, Ordering::Relaxed) {
         return;
     }
-    // Every function is listed before the first call with the static
-    // registry: a directive that matches none of them matches nothing.
-    // (Without it, functions are listed from their first call, so only
-    // `diagnose()` can say, later.)
-    super::list::register_static_sites();
+    // With the static registry every function can be listed before the
+    // first call: a pattern that matches none of them matches nothing.
+    // Listing them all is start-up work, done only when the environment
+    // gave a pattern to check. (`unmatched` says nothing without the
+    // static registry: functions are listed from their first call.)
+    let patterns = lock()
+        .switches
+        .directives
+        .iter()
+        .any(|(d, _)| matches!(d, Directive::Pattern { .. }));
+    if patterns && cfg!(feature = "static-registry") {
+        super::list::register_static_sites();
+    }
     let (invalid, unmatched) = {
         let inner = lock();
-        let unmatched: Vec<String> = if cfg!(feature = "static-registry") {
-            unmatched(&inner).into_iter().map(|(d, _)| d).collect()
-        } else {
-            Vec::new()
-        };
+        let unmatched: Vec<String> = unmatched(&inner).into_iter().map(|(d, _)| d).collect();
         (inner.switches.invalid().to_vec(), unmatched)
     };
     for e in invalid {
