@@ -225,6 +225,16 @@ fn deep(n: u32) -> u32 {
     }
 }
 
+/// Runs `f` outside any request, or inside one: a thread's chain also holds
+/// the request it runs, and every depth rule must read the same either way.
+fn maybe_in_request<R>(inside: bool, f: impl FnOnce() -> R) -> R {
+    if inside {
+        instrument_once::request::scope("depth-tests", f)
+    } else {
+        f()
+    }
+}
+
 #[test]
 fn past_the_per_thread_ceiling_instrumentation_steps_aside() {
     let _g = global_lock();
@@ -232,10 +242,19 @@ fn past_the_per_thread_ceiling_instrumentation_steps_aside() {
     // lower ceilings are set while this thread's chain exists. At 1 only
     // the outermost call (pushed on the empty chain) is instrumented; 0 is
     // treated as 1.
-    for (ceiling, instrumented) in [(20u32, 20u32), (10, 10), (1, 1), (0, 1)] {
+    for (ceiling, instrumented, inside) in [
+        (20u32, 20u32, false),
+        (10, 10, false),
+        (1, 1, false),
+        (0, 1, false),
+        (20, 20, true),
+        (1, 1, true),
+    ] {
         site!(deep).reset_stats();
         instrument_once::set_max_total_depth(ceiling);
-        let (v, lines) = record(tracing::Level::TRACE, || deep(29));
+        let (v, lines) = record(tracing::Level::TRACE, || {
+            maybe_in_request(inside, || deep(29))
+        });
         instrument_once::set_max_total_depth(instrument_once::DEFAULT_MAX_TOTAL_DEPTH);
         assert_eq!(v, 29, "behaviour unchanged");
         assert_eq!(
@@ -449,14 +468,43 @@ fn very_deep(n: u32) -> usize {
 #[test]
 fn a_very_deep_chain_keeps_its_ends_and_counts_the_middle() {
     let _g = global_lock();
-    assert_eq!(very_deep(299), 144, "16 outermost + 128 innermost are kept");
-    let payload = catch_unwind(|| very_deep(400)).expect_err("301st call overflows");
-    let msg = payload.downcast_ref::<String>().unwrap();
-    assert!(msg.contains("chain of 300 instrumented calls"), "{msg}");
-    assert!(
-        msg.contains("very_deep (x16) -> ... (156 calls not recorded) -> "),
-        "{msg}"
-    );
-    assert!(msg.contains("very_deep (x128) -> "), "{msg}");
+    for inside in [false, true] {
+        let kept = maybe_in_request(inside, || very_deep(299));
+        assert_eq!(kept, 144, "16 outermost + 128 innermost are kept");
+        let payload = catch_unwind(|| maybe_in_request(inside, || very_deep(400)))
+            .expect_err("301st call overflows");
+        let msg = payload.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("chain of 300 instrumented calls"), "{msg}");
+        assert!(
+            msg.contains("very_deep (x16) -> ... (156 calls not recorded) -> "),
+            "{msg}"
+        );
+        assert!(msg.contains("very_deep (x128) -> "), "{msg}");
+        assert!(current_chain().is_empty());
+    }
+}
+
+#[instrument_once]
+fn opens_a_request() -> [usize; 3] {
+    let before = current_chain().len();
+    let inside = instrument_once::request::scope("opened-inside-a-call", || {
+        deep(3);
+        current_chain().len()
+    });
+    // After the scope: back to the chain and to no request.
+    deep(2);
+    [before, inside, current_chain().len()]
+}
+
+#[test]
+fn a_request_opened_inside_a_call_leaves_the_chain_as_it_found_it() {
+    let _g = global_lock();
+    assert_eq!(opens_a_request(), [1, 1, 1]);
     assert!(current_chain().is_empty());
+    assert_eq!(deep(5), 5, "outside again: the chain works as before");
+    assert!(current_chain().is_empty());
+    let row = instrument_once::request::report()
+        .get("opened-inside-a-call", &format!("{}::deep", module_path!()))
+        .map(|row| (row.requests, row.calls));
+    assert_eq!(row, Some((1, 4)), "deep(3) is 4 calls; deep(2) came after");
 }

@@ -137,6 +137,35 @@ fn requests_on_many_threads_are_exact() {
     }
 }
 
+/// Threads that exit hand their chains (which hold the request a thread
+/// runs) to the threads started after them: each thread, new or on a
+/// handed-over chain, starts outside any request and attributes only its
+/// own scope's calls.
+#[test]
+fn chains_handed_to_new_threads_carry_no_request() {
+    for round in 0..64 {
+        std::thread::spawn(move || {
+            render(round);
+            request::scope("handover-job", || {
+                render(round);
+                // A second thread at once, so chains are also taken new.
+                std::thread::spawn(move || render(round)).join().unwrap();
+            });
+            render(round);
+        })
+        .join()
+        .unwrap();
+    }
+    let s = request::report()
+        .get("handover-job", &qualified("render"))
+        .map(|s| (s.requests, s.calls, s.max_calls));
+    assert_eq!(
+        s,
+        Some((64, 64, 1)),
+        "the inner thread is not in the request"
+    );
+}
+
 #[instrument_once(repeats_by(id))]
 async fn fetch(id: u64) -> u64 {
     tokio::task::yield_now().await;

@@ -306,9 +306,10 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
                         site.stats.raise_deepest(depth);
                     }
                     // Inside a request: counted in its tally too. (Outside
-                    // one, this is the only cost: a load and a branch. Last,
-                    // so that nothing above must live across its call.)
-                    if chain.request_word() != 0 {
+                    // one, this is the only cost: a compare with memory and
+                    // a branch. Last, so that nothing above must live across
+                    // its call.)
+                    if chain.request().is_some() {
                         begun.set_request(attribute(chain, site));
                     }
                 }

@@ -1,6 +1,7 @@
 //! A thread's chain of active instrumented calls, in fixed capacity.
 
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::stats::Tally;
@@ -33,10 +34,28 @@ pub(crate) struct Chain {
     head: [AtomicU32; HEAD],
     /// Registry index of the site of call `i >= HEAD` at `i % TAIL`.
     ring: [AtomicU32; TAIL],
-    /// The tally of the request the thread is running, or null (see
+    /// The tally of the request the thread is running (see
     /// `crate::request`). Tallies are never freed.
-    request: AtomicPtr<Tally>,
+    request: HolderOnly<Option<&'static Tally>>,
 }
+
+/// A field of a [`Chain`] that only the thread holding the chain reads or
+/// writes: a plain [`Cell`], so that reading it is a plain load, which the
+/// compiler folds into the compare that tests it (an atomic load, even a
+/// relaxed one, is an instruction of its own: it cost every call outside a
+/// request one instruction, `benches/icount.sh`).
+struct HolderOnly<T>(Cell<T>);
+
+// SAFETY: a `HolderOnly` is only reached through a `Chain`, and only the
+// thread holding that chain touches this field (every access is from the
+// chain's own thread: `call`, `request::scope`, and `clear` in the exiting
+// thread's destructor). A chain changes threads only through the `CHAINS`
+// mutex: `give_back` (after the last access of the thread that exits) and
+// `take_chain` (before the first access of the next) lock it, so the two
+// threads' accesses are ordered and never race. Other threads reach a
+// chain only for `shallow`, an atomic. `T: Send`: the value moves with it.
+#[allow(unsafe_code)]
+unsafe impl<T: Send> Sync for HolderOnly<T> {}
 
 impl Chain {
     /// A new, empty chain.
@@ -46,33 +65,22 @@ impl Chain {
             shallow: AtomicU32::new(shallow(MAX_TOTAL.load(Ordering::Relaxed))),
             head: [const { AtomicU32::new(0) }; HEAD],
             ring: [const { AtomicU32::new(0) }; TAIL],
-            request: AtomicPtr::new(std::ptr::null_mut()),
+            request: HolderOnly(Cell::new(None)),
         }
     }
 
-    /// The tally of the request this thread is running, if any.
+    /// The tally of the request this thread is running, if any: a plain
+    /// load (see [`HolderOnly`]).
     #[inline]
-    #[allow(unsafe_code)]
     pub(crate) fn request(&self) -> Option<&'static Tally> {
-        let tally = self.request.load(Ordering::Relaxed);
-        // SAFETY: only `set_request` stores here, from a `&'static Tally`
-        // (tallies are leaked, never freed), or null.
-        unsafe { tally.as_ref() }
-    }
-
-    /// Whether this thread runs a request (non-zero), as cheaply as it can
-    /// be asked: a load.
-    #[inline]
-    pub(crate) fn request_word(&self) -> usize {
-        self.request.load(Ordering::Relaxed) as usize
+        self.request.0.get()
     }
 
     /// Installs (or, with `None`, removes) the tally of the request this
     /// thread runs from now on.
     #[inline]
     pub(crate) fn set_request(&self, tally: Option<&'static Tally>) {
-        let tally = tally.map_or(std::ptr::null_mut(), |t| std::ptr::from_ref(t).cast_mut());
-        self.request.store(tally, Ordering::Relaxed);
+        self.request.0.set(tally);
     }
 
     /// Puts a call (or poll) of the site with registry index `index` on the
