@@ -403,8 +403,10 @@ impl Plan<'_> {
     /// call's end).
     fn request_guard(&self, p: &TokenStream) -> TokenStream {
         if self.args.request.is_some() {
+            // Hygienic: the body cannot name (and so move or forget) it.
+            let guard = proc_macro2::Ident::new("__io_request", proc_macro2::Span::mixed_site());
             quote! {
-                let __io_request = #p::request_guard(__IO_SITE.qualified_name());
+                let #guard = #p::request_guard(__IO_SITE.qualified_name());
             }
         } else {
             TokenStream::new()

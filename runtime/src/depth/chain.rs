@@ -18,12 +18,14 @@ pub(crate) const TAIL: usize = 128;
 /// A thread's chain of active instrumented calls.
 ///
 /// While a thread holds a chain only that thread touches it (but for
-/// `shallow`, which [`set_max_total_depth`](super::set_max_total_depth) stores from any thread), so the
-/// relaxed atomics compile to plain loads and stores; they are atomics
-/// because a chain goes back to a free list when its thread exits and the
-/// next new thread takes it over (through the list's mutex). So the number
-/// of chains is the largest number of threads that ran instrumented code at
-/// once.
+/// `shallow`, which [`set_max_total_depth`](super::set_max_total_depth)
+/// stores from any thread, so it is an atomic). A chain goes back to a free
+/// list when its thread exits and the next new thread takes it over
+/// (through the list's mutex), so the number of chains is the largest
+/// number of threads that ran instrumented code at once. The other fields
+/// are relaxed atomics too (they compile to plain loads and stores) and
+/// need no `unsafe`; only the request, which every counted call tests, is
+/// a [`HolderOnly`] cell.
 pub(crate) struct Chain {
     /// How many instrumented calls are active (past the ceiling too).
     len: AtomicU32,
@@ -47,9 +49,14 @@ pub(crate) struct Chain {
 struct HolderOnly<T>(Cell<T>);
 
 // SAFETY: a `HolderOnly` is only reached through a `Chain`, and only the
-// thread holding that chain touches this field (every access is from the
-// chain's own thread: `call`, `request::scope`, and `clear` in the exiting
-// thread's destructor). A chain changes threads only through the `CHAINS`
+// thread holding that chain touches this field. Every access finds the
+// chain through the thread's own thread-locals while they live: `call`
+// through the function's `Local` (unhooked before the chain is given
+// back), `request::scope` through `this_chain`/`held_chain` each time
+// (its `Open` and `Installed` keep no chain across threads: neither is
+// `Send`, and `Open` looks the chain up again when dropped, finding none
+// once the thread-locals are being destroyed), and `clear` in the exiting
+// thread's destructor. A chain changes threads only through the `CHAINS`
 // mutex: `give_back` (after the last access of the thread that exits) and
 // `take_chain` (before the first access of the next) lock it, so the two
 // threads' accesses are ordered and never race. Other threads reach a
@@ -237,4 +244,23 @@ pub(super) fn take_chain() -> &'static Chain {
 pub(super) fn give_back(chain: &'static Chain) {
     chain.clear();
     chains().free.push(chain);
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_given_back_in_a_request_is_taken_without_it() {
+        // `give_back` clears the chain: the exiting thread's request
+        // (however it was left) must not reach the thread that takes the
+        // chain over. (A fresh chain, not one from the shared free list,
+        // which other tests' threads take from.)
+        let chain = Chain::new();
+        chain.set_request(Some(Tally::leak()));
+        chain.push_first(7);
+        chain.clear();
+        assert!(chain.request().is_none());
+        assert_eq!(chain.len(), 0);
+    }
 }

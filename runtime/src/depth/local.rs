@@ -104,6 +104,12 @@ pub(crate) fn this_chain() -> Option<&'static Chain> {
     OWNED.try_with(Owned::chain_or_take).ok()
 }
 
+/// This thread's chain if it has taken one (without taking one); `None`
+/// also while the thread's thread-locals are being destroyed.
+pub(crate) fn held_chain() -> Option<&'static Chain> {
+    OWNED.try_with(|owned| owned.chain.get()).ok().flatten()
+}
+
 impl Drop for Owned {
     fn drop(&mut self) {
         for key in self.keys.get_mut().drain(..) {

@@ -53,4 +53,4 @@ pub use ceiling::ENV_MAX_TOTAL_DEPTH;
 pub use ceiling::{max_total_depth, set_max_total_depth, DEFAULT_MAX_TOTAL_DEPTH};
 pub(crate) use chain::{recorded_chain, Chain};
 pub use local::Local;
-pub(crate) use local::{this_chain, Attached};
+pub(crate) use local::{held_chain, this_chain, Attached};

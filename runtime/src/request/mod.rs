@@ -57,7 +57,7 @@
 //!
 //! # Cost and bounds
 //!
-//! A call outside any request pays one load and a branch. Inside one, a
+//! A call outside any request pays a compare with memory and a branch. Inside one, a
 //! call is tallied in the request's table (no lock, no allocation), and a
 //! `repeats_by` key is hashed and looked up there. Ending a request takes
 //! one lock and one map update per function it called. Tallies are reused:

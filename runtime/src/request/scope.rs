@@ -15,12 +15,13 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use super::book;
-use crate::depth::{this_chain, Chain};
+use crate::depth::{held_chain, this_chain, Chain};
 use crate::stats::Tally;
 
 /// Tallies a thread keeps for its next requests.
@@ -79,11 +80,19 @@ fn close(name: &'static str, tally: &'static Tally) {
 /// A request running on this thread, opened by [`Open::sync`]: its tally is
 /// installed until this is dropped (also when a panic unwinds), then the
 /// request ends.
+///
+/// It does not keep the thread's chain: a chain is touched only by the
+/// thread holding it (`crate::depth`'s `HolderOnly`), so the drop finds
+/// this thread's chain again, and finds none once the thread's
+/// thread-locals are being destroyed (the chain may be another thread's by
+/// then; it was cleared when given back). Not `Send`, so it is dropped on
+/// the thread that opened it.
 pub(crate) struct Open {
     /// `None` when the thread already ran a request (this one is part of
     /// it), or has no chain (its thread-locals are being destroyed).
-    running: Option<(&'static Chain, &'static Tally)>,
+    running: Option<&'static Tally>,
     name: &'static str,
+    _this_thread: PhantomData<*const ()>,
 }
 
 impl Open {
@@ -95,20 +104,38 @@ impl Open {
             .map(|chain| {
                 let tally = take_tally();
                 chain.set_request(Some(tally));
-                (chain, tally)
+                tally
             });
-        Open { running, name }
+        Open {
+            running,
+            name,
+            _this_thread: PhantomData,
+        }
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        if let Some((chain, tally)) = self.running.take() {
-            chain.set_request(None);
+        if let Some(tally) = self.running.take() {
+            if let Some(chain) = held_chain() {
+                chain.set_request(None);
+            }
             close(self.name, tally);
         }
     }
 }
+
+// `Open` stays on the thread that opened it: this compiles only if
+// `Open: !Send` (two blanket impls make the method ambiguous for a `Send`
+// type).
+const _: fn() = || {
+    trait AmbiguousIfSend<A> {
+        fn some_item() {}
+    }
+    impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+    impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+    let _ = <Open as AmbiguousIfSend<_>>::some_item;
+};
 
 pin_project_lite::pin_project! {
     /// A future that runs as one request (see
@@ -146,10 +173,11 @@ impl<F> Scoped<F> {
 }
 
 /// Puts back what the thread ran before a poll installed a tally, when the
-/// poll ends (also by a panic).
+/// poll ends (also by a panic). Lives inside one poll (not `Send`).
 struct Installed {
     chain: &'static Chain,
     before: Option<&'static Tally>,
+    _this_thread: PhantomData<*const ()>,
 }
 
 impl Drop for Installed {
@@ -181,6 +209,7 @@ impl<F: Future> Future for Scoped<F> {
             let _installed = Installed {
                 chain,
                 before: chain.request(),
+                _this_thread: PhantomData,
             };
             chain.set_request(Some(tally));
             this.future.poll(cx)
