@@ -60,8 +60,29 @@ impl Block {
     /// Counts a return that took `ns` nanoseconds: its bucket first, then
     /// its outcome (release), so a reader that counts the return sees its
     /// bucket.
-    #[inline]
+    ///
+    /// The common case makes no call (so it saves no registers): the
+    /// thread's window holds the value's bucket, and the value is no new
+    /// longest latency. Nothing is written unless all of that holds, so
+    /// otherwise the general path starts from scratch. (Not inlined: one
+    /// copy serves every function.)
+    #[inline(never)]
     pub(crate) fn finish_timed(&self, outcome: Outcome, ns: u64) {
+        if let Some(window) = self.window.get() {
+            if ns <= self.home.max_ns() && window.record_in_window(ns) {
+                self.counters.bump(outcome.event(), SyncOrdering::Release);
+                return;
+            }
+        }
+        self.finish_timed_anywhere(outcome, ns);
+    }
+
+    /// [`Block::finish_timed`] in general: the first value, a value
+    /// outside the window (it slides, or the spill takes it), a new
+    /// longest, a carry, or 0 ns.
+    #[cold]
+    #[inline(never)]
+    fn finish_timed_anywhere(&self, outcome: Outcome, ns: u64) {
         let bucketed = match self.window.get() {
             Some(window) => window.record(ns) || self.home.spill(ns, false),
             None => self.first_timed(ns),

@@ -59,27 +59,66 @@ const THRESHOLDS: [u64; 7] = [
     3_938_502_376,
 ];
 
+/// How many of the top bits of a power of two's fraction pick a [`Cell`]:
+/// 128 cells an octave, each narrower than any bucket (the narrowest
+/// bucket of an octave spans 11.6 cells), so a cell holds at most one
+/// threshold.
+const CELL_BITS: u32 = 7;
+
+/// What a cell of an octave's mantissas knows: the bucket (within the
+/// octave) of its lowest mantissa, and the threshold that starts the next
+/// bucket (`u64::MAX` in the octave's last bucket).
+#[derive(Clone, Copy)]
+struct Cell {
+    sub: u32,
+    next: u64,
+}
+
+/// The cells of an octave, from [`THRESHOLDS`].
+const CELLS: [Cell; 1 << CELL_BITS] = {
+    let mut cells = [Cell { sub: 0, next: 0 }; 1 << CELL_BITS];
+    let mut c = 0;
+    while c < cells.len() {
+        let lowest = (1u64 << 31) + ((c as u64) << (31 - CELL_BITS));
+        let mut sub = 0;
+        while sub < THRESHOLDS.len() && THRESHOLDS[sub] <= lowest {
+            sub += 1;
+        }
+        let next = if sub < THRESHOLDS.len() {
+            THRESHOLDS[sub]
+        } else {
+            u64::MAX
+        };
+        #[allow(clippy::cast_possible_truncation)] // at most 7
+        let sub = sub as u32;
+        cells[c] = Cell { sub, next };
+        c += 1;
+    }
+    cells
+};
+
 /// The bucket of a value of at least 1 ns: `i` such that
 /// `2^(i/8) < ns <= 2^((i+1)/8)`.
+///
+/// Every timed call runs this, so it is a table lookup and one compare:
+/// the top bits of the value's fraction pick a [`Cell`], which holds the
+/// bucket of its lowest mantissa and the one threshold that can follow in
+/// it (what the plain count of the thresholds passed, in the tests, gives).
 #[inline]
 #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // small
 pub(crate) fn index_of(ns: u64) -> i32 {
     debug_assert!(ns >= 1);
-    let octave = ns.ilog2() as i32;
+    let octave = ns.ilog2();
     if ns.is_power_of_two() {
         // An exact power of two is the top of the bucket below it.
-        return octave * PER_OCTAVE - 1;
+        return octave as i32 * PER_OCTAVE - 1;
     }
     // The 32 bits below and including the leading one (all of them below
     // 2^32 ns, 4.3 s; beyond, the error of the dropped bits is 2^-31).
-    let shift = octave - 31;
-    let mantissa = if shift >= 0 {
-        ns >> shift
-    } else {
-        ns << -shift
-    };
-    let sub = THRESHOLDS.iter().filter(|t| mantissa >= **t).count() as i32;
-    octave * PER_OCTAVE + sub
+    let mantissa = (ns << (63 - octave)) >> 32;
+    let cell = CELLS[(mantissa >> (31 - CELL_BITS)) as usize & ((1 << CELL_BITS) - 1)];
+    let sub = cell.sub + u32::from(mantissa >= cell.next);
+    (octave * PER_OCTAVE as u32 + sub) as i32
 }
 
 /// The bounds of bucket `index`, in nanoseconds: `(lower, upper]`.
@@ -247,6 +286,32 @@ impl Window {
             Ok(slot) if slot < WINDOW => self.bump_cell(slot),
             _ => self.outside(index),
         }
+    }
+
+    /// Records `ns` when the window is placed, holds its bucket and the
+    /// bucket's cell has room: the common case, with no call. `false`,
+    /// having written nothing, otherwise ([`Window::record`] then).
+    #[inline]
+    #[allow(clippy::cast_sign_loss)] // a negative difference is far outside
+    pub(crate) fn record_in_window(&self, ns: u64) -> bool {
+        if ns == 0 {
+            return false;
+        }
+        // An unplaced window (`i32::MIN`) is outside too: the difference
+        // wraps to at least 2^31.
+        let slot = index_of(ns).wrapping_sub(self.first.load(Ordering::Relaxed)) as u32 as usize;
+        if slot >= WINDOW {
+            return false;
+        }
+        let cell = &self.cells[slot];
+        let n = cell.load(Ordering::Relaxed);
+        if n == u32::MAX {
+            return false;
+        }
+        bump(&self.sum_ns, ns);
+        // Release: a reader that sees the count sees the placement.
+        cell.store(n + 1, Ordering::Release);
+        true
     }
 
     /// Adds one to cell `slot`.
@@ -534,6 +599,61 @@ impl Drop for Spill {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// The index by counting the thresholds a value's 32-bit mantissa
+    /// passes: what the cell table must give for every value.
+    #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
+    fn index_by_count(ns: u64) -> i32 {
+        let octave = ns.ilog2() as i32;
+        if ns.is_power_of_two() {
+            return octave * PER_OCTAVE - 1;
+        }
+        let shift = octave - 31;
+        let mantissa = if shift >= 0 {
+            ns >> shift
+        } else {
+            ns << -shift
+        };
+        octave * PER_OCTAVE + THRESHOLDS.iter().filter(|t| mantissa >= **t).count() as i32
+    }
+
+    #[test]
+    fn the_cell_table_gives_what_counting_thresholds_gives() {
+        // Every threshold and its neighbours, in every octave, and every
+        // cell's edges.
+        for octave in 0..64u32 {
+            let mut probes = Vec::new();
+            for t in THRESHOLDS {
+                probes.extend([t - 1, t, t + 1]);
+            }
+            for c in 0..1u64 << CELL_BITS {
+                let lowest = (1u64 << 31) + (c << (31 - CELL_BITS));
+                probes.extend([lowest, lowest + (1 << (31 - CELL_BITS)) - 1]);
+            }
+            for mantissa in probes {
+                let ns = if octave >= 31 {
+                    mantissa << (octave - 31)
+                } else {
+                    mantissa >> (31 - octave)
+                };
+                for v in [ns.saturating_sub(1), ns, ns.saturating_add(1)] {
+                    if v > 0 {
+                        assert_eq!(index_of(v), index_by_count(v), "{v}");
+                    }
+                }
+            }
+        }
+        // Every value up to 2^20, and a sweep above.
+        for v in 1..1u64 << 20 {
+            assert_eq!(index_of(v), index_by_count(v), "{v}");
+        }
+        let mut v = 1u64 << 20;
+        while v < u64::MAX / 2 {
+            assert_eq!(index_of(v), index_by_count(v), "{v}");
+            v = v + v / 9973 + 1;
+        }
+        assert_eq!(index_of(u64::MAX), index_by_count(u64::MAX));
+    }
 
     /// The index by floating point, for comparison.
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]

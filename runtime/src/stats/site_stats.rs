@@ -229,6 +229,53 @@ mod tests {
     }
 
     #[test]
+    fn every_path_of_a_timed_return_counts_its_bucket_once() {
+        // The first value (window unplaced), values inside the window (the
+        // call-free path), a new longest, 0 ns, values below and above the
+        // window (a slide, then the spill), back inside: each counted once,
+        // in its own bucket, on one block as on another.
+        let values = [
+            5_000u64,
+            5_000,
+            4_000,
+            9_000,
+            0,
+            0,
+            6_000,
+            3,
+            70,
+            1 << 40,
+            5_001,
+            2,
+            1 << 20,
+            8_192,
+            8_193,
+            5_000,
+        ];
+        let stats: &'static SiteStats = Box::leak(Box::new(SiteStats::new()));
+        let block = stats.new_block();
+        let mut want = Buckets::new();
+        let mut longest = 0;
+        for ns in values {
+            block.start();
+            block.finish_timed(Outcome::Ok, ns);
+            if ns == 0 {
+                want.zero += 1;
+            } else {
+                want.add(super::super::histogram::index_of(ns), 1);
+            }
+            longest = longest.max(ns);
+            let max = stats.snapshot().latency.max.as_nanos();
+            assert_eq!(max, u128::from(longest), "after {ns} ns");
+        }
+        let (s, got) = stats.snapshot_with_buckets();
+        assert_eq!(got, want);
+        assert_eq!(s.latency.count, values.len() as u64);
+        assert_eq!(s.latency.max.as_nanos(), 1 << 40);
+        assert_eq!((s.calls, s.ok), (16, 16));
+    }
+
+    #[test]
     fn percentiles_are_within_4_43_percent_of_exact_ones() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
