@@ -86,7 +86,10 @@ impl<T: ?Sized> IsErrOther for &T {
 }
 
 /// A request opened by `#[instrument_once(request)]` on a sync function:
-/// it ends when this is dropped.
+/// it ends when this is dropped. The generated code keeps it in a local
+/// the body cannot name, so requests open and close nested; a guard kept
+/// elsewhere and dropped out of that order (or forgotten) would mix up
+/// the thread's requests (never another thread's: it is not `Send`).
 #[must_use]
 #[inline]
 pub fn request_guard(name: &'static str) -> impl Drop {

@@ -117,7 +117,10 @@ impl Open {
 impl Drop for Open {
     fn drop(&mut self) {
         if let Some(tally) = self.running.take() {
-            if let Some(chain) = held_chain() {
+            // Only its own request: never one installed after it.
+            if let Some(chain) =
+                held_chain().filter(|c| c.request().is_some_and(|r| std::ptr::eq(r, tally)))
+            {
                 chain.set_request(None);
             }
             close(self.name, tally);
