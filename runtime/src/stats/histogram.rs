@@ -13,9 +13,9 @@
 //! Storage costs what a function uses:
 //!
 //! * each thread that times a function records into its own [`Window`] of
-//!   96 buckets (12 powers of two, 3.6 decades), placed around its first
+//!   128 buckets (16 powers of two, 4.8 decades), placed around its first
 //!   value and written only by that thread (a plain load and store per
-//!   bucket, as the counters); about 0.8 KiB, allocated at the thread's
+//!   bucket, as the counters); under 560 bytes, allocated at the thread's
 //!   first timed call of the function;
 //! * a value outside a thread's window (or from a call without a counter
 //!   block) goes to the function's [`Spill`]: one page of 8 buckets per
@@ -47,63 +47,68 @@ pub(crate) const WINDOW: usize = if cfg!(loom) { 16 } else { 128 };
 /// set-up) than faster.
 const WINDOW_BELOW: i32 = if cfg!(loom) { 0 } else { 9 };
 
-/// `ceil(2^(31 + j/8))` for `j = 1..8`: where bucket `j` of a power of two
-/// starts, as a 32-bit mantissa with its leading one at bit 31.
+/// `ceil(2^(63 + j/8))` for `j = 1..8`: where bucket `j` of a power of two
+/// starts, as a 64-bit mantissa with its leading one at bit 63. The bounds
+/// `2^(j/8)` are irrational, so a mantissa is at least `ceil` of one
+/// exactly when the value is above the bound: exact for every `u64`.
 const THRESHOLDS: [u64; 7] = [
-    2_341_847_524,
-    2_553_802_834,
-    2_784_941_738,
-    3_037_000_500,
-    3_311_872_530,
-    3_611_622_603,
-    3_938_502_376,
+    10_058_158_527_438_640_871,
+    10_968_499_650_544_839_024,
+    11_961_233_684_655_323_371,
+    13_043_817_825_332_782_213,
+    14_224_384_202_002_324_190,
+    15_511_800_964_685_064_949,
+    16_915_738_899_553_466_671,
 ];
 
-/// How many of the top bits of a power of two's fraction pick a [`Cell`]:
-/// 128 cells an octave, each narrower than any bucket (the narrowest
-/// bucket of an octave spans 11.6 cells), so a cell holds at most one
-/// threshold.
+/// How many of the top bits of a mantissa's fraction pick a cell: 128
+/// cells an octave, each narrower than any bucket (the narrowest bucket of
+/// an octave spans 11.6 cells), so a cell holds at most one threshold.
 const CELL_BITS: u32 = 7;
 
-/// What a cell of an octave's mantissas knows: the bucket (within the
-/// octave) of its lowest mantissa, and the threshold that starts the next
-/// bucket (`u64::MAX` in the octave's last bucket).
-#[derive(Clone, Copy)]
-struct Cell {
-    sub: u32,
-    next: u64,
+/// What each cell of an octave's mantissas knows: the bucket (within the
+/// octave) of its lowest mantissa, and the threshold a mantissa in it must
+/// reach for the bucket after that one. Past the last threshold a cell
+/// says "bucket 6, and the last threshold", which every mantissa there
+/// reaches: so no sentinel can be reached by `u64::MAX`.
+struct Cells {
+    sub: [u32; 1 << CELL_BITS],
+    next: [u64; 1 << CELL_BITS],
 }
 
 /// The cells of an octave, from [`THRESHOLDS`].
-const CELLS: [Cell; 1 << CELL_BITS] = {
-    let mut cells = [Cell { sub: 0, next: 0 }; 1 << CELL_BITS];
+static CELLS: Cells = {
+    let mut cells = Cells {
+        sub: [0; 1 << CELL_BITS],
+        next: [0; 1 << CELL_BITS],
+    };
     let mut c = 0;
-    while c < cells.len() {
-        let lowest = (1u64 << 31) + ((c as u64) << (31 - CELL_BITS));
+    while c < cells.sub.len() {
+        let lowest = (1u64 << 63) | ((c as u64) << (63 - CELL_BITS));
         let mut sub = 0;
         while sub < THRESHOLDS.len() && THRESHOLDS[sub] <= lowest {
             sub += 1;
         }
-        let next = if sub < THRESHOLDS.len() {
-            THRESHOLDS[sub]
-        } else {
-            u64::MAX
-        };
-        #[allow(clippy::cast_possible_truncation)] // at most 7
-        let sub = sub as u32;
-        cells[c] = Cell { sub, next };
+        if sub == THRESHOLDS.len() {
+            sub -= 1;
+        }
+        #[allow(clippy::cast_possible_truncation)] // at most 6
+        {
+            cells.sub[c] = sub as u32;
+        }
+        cells.next[c] = THRESHOLDS[sub];
         c += 1;
     }
     cells
 };
 
 /// The bucket of a value of at least 1 ns: `i` such that
-/// `2^(i/8) < ns <= 2^((i+1)/8)`.
+/// `2^(i/8) < ns <= 2^((i+1)/8)`, exactly.
 ///
 /// Every timed call runs this, so it is a table lookup and one compare:
-/// the top bits of the value's fraction pick a [`Cell`], which holds the
+/// the top bits of the value's fraction pick a cell, which holds the
 /// bucket of its lowest mantissa and the one threshold that can follow in
-/// it (what the plain count of the thresholds passed, in the tests, gives).
+/// it (what counting the thresholds passed, in the tests, gives).
 #[inline]
 #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // small
 pub(crate) fn index_of(ns: u64) -> i32 {
@@ -113,11 +118,9 @@ pub(crate) fn index_of(ns: u64) -> i32 {
         // An exact power of two is the top of the bucket below it.
         return octave as i32 * PER_OCTAVE - 1;
     }
-    // The 32 bits below and including the leading one (all of them below
-    // 2^32 ns, 4.3 s; beyond, the error of the dropped bits is 2^-31).
-    let mantissa = (ns << (63 - octave)) >> 32;
-    let cell = CELLS[(mantissa >> (31 - CELL_BITS)) as usize & ((1 << CELL_BITS) - 1)];
-    let sub = cell.sub + u32::from(mantissa >= cell.next);
+    let mantissa = ns << (63 - octave);
+    let cell = (mantissa >> (63 - CELL_BITS)) as usize & ((1 << CELL_BITS) - 1);
+    let sub = CELLS.sub[cell] + u32::from(mantissa >= CELLS.next[cell]);
     (octave * PER_OCTAVE as u32 + sub) as i32
 }
 
@@ -288,14 +291,17 @@ impl Window {
         }
     }
 
-    /// Records `ns` when the window is placed, holds its bucket and the
-    /// bucket's cell has room: the common case, with no call. `false`,
-    /// having written nothing, otherwise ([`Window::record`] then).
+    /// Records `ns` when it is 0, or when the window is placed, holds its
+    /// bucket and the bucket's cell has room: the common case, with no
+    /// call. `false`, having written nothing, otherwise
+    /// ([`Window::record`] then).
     #[inline]
     #[allow(clippy::cast_sign_loss)] // a negative difference is far outside
     pub(crate) fn record_in_window(&self, ns: u64) -> bool {
         if ns == 0 {
-            return false;
+            // The sum is unchanged.
+            bump(&self.zero, 1);
+            return true;
         }
         // An unplaced window (`i32::MIN`) is outside too: the difference
         // wraps to at least 2^31.
@@ -600,43 +606,81 @@ impl Drop for Spill {
 mod tests {
     use super::*;
 
-    /// The index by counting the thresholds a value's 32-bit mantissa
-    /// passes: what the cell table must give for every value.
+    /// The index by counting the thresholds a value's mantissa passes:
+    /// what the cell table must give for every value.
     #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
     fn index_by_count(ns: u64) -> i32 {
         let octave = ns.ilog2() as i32;
         if ns.is_power_of_two() {
             return octave * PER_OCTAVE - 1;
         }
-        let shift = octave - 31;
-        let mantissa = if shift >= 0 {
-            ns >> shift
-        } else {
-            ns << -shift
-        };
+        let mantissa = ns << (63 - octave);
         octave * PER_OCTAVE + THRESHOLDS.iter().filter(|t| mantissa >= **t).count() as i32
+    }
+
+    /// `x^8` in 32-bit limbs, lowest first.
+    fn pow8(x: u64) -> Vec<u64> {
+        let mul = |a: &[u64], b: &[u64]| {
+            let mut out = vec![0u64; a.len() + b.len()];
+            for (i, x) in a.iter().enumerate() {
+                let mut carry = 0;
+                for (j, y) in b.iter().enumerate() {
+                    let t = out[i + j] + x * y + carry;
+                    out[i + j] = t & 0xFFFF_FFFF;
+                    carry = t >> 32;
+                }
+                out[i + b.len()] += carry;
+            }
+            while out.last() == Some(&0) {
+                out.pop();
+            }
+            out
+        };
+        let x = [x & 0xFFFF_FFFF, x >> 32];
+        let x2 = mul(&x, &x);
+        let x4 = mul(&x2, &x2);
+        mul(&x4, &x4)
+    }
+
+    /// `2^k` in 32-bit limbs, lowest first.
+    fn power_of_two(k: usize) -> Vec<u64> {
+        let mut v = vec![0u64; k / 32 + 1];
+        v[k / 32] = 1 << (k % 32);
+        v
+    }
+
+    /// `a >= b` for limbs without leading zeros.
+    fn at_least(a: &[u64], b: &[u64]) -> bool {
+        a.len() > b.len() || (a.len() == b.len() && a.iter().rev().ge(b.iter().rev()))
+    }
+
+    #[test]
+    fn thresholds_are_exactly_the_ceilings_of_the_bounds() {
+        // T = ceil(2^(63 + j/8)) exactly when T^8 >= 2^(504 + j) > (T - 1)^8.
+        for (j, t) in (1..).zip(THRESHOLDS) {
+            let bound = power_of_two(504 + j);
+            assert!(at_least(&pow8(t), &bound), "{j}: {t} is below");
+            assert!(!at_least(&pow8(t - 1), &bound), "{j}: {t} is not the least");
+        }
     }
 
     #[test]
     fn the_cell_table_gives_what_counting_thresholds_gives() {
-        // Every threshold and its neighbours, in every octave, and every
-        // cell's edges.
+        // Every threshold and its neighbours, and every cell's edges, in
+        // every octave (the low bits below an octave's width dropped).
+        let mut mantissas = Vec::new();
+        for t in THRESHOLDS {
+            mantissas.extend([t - 1, t, t + 1]);
+        }
+        for c in 0..1u64 << CELL_BITS {
+            let lowest = (1u64 << 63) | (c << (63 - CELL_BITS));
+            mantissas.extend([lowest, lowest | ((1 << (63 - CELL_BITS)) - 1)]);
+        }
+        mantissas.push(u64::MAX);
         for octave in 0..64u32 {
-            let mut probes = Vec::new();
-            for t in THRESHOLDS {
-                probes.extend([t - 1, t, t + 1]);
-            }
-            for c in 0..1u64 << CELL_BITS {
-                let lowest = (1u64 << 31) + (c << (31 - CELL_BITS));
-                probes.extend([lowest, lowest + (1 << (31 - CELL_BITS)) - 1]);
-            }
-            for mantissa in probes {
-                let ns = if octave >= 31 {
-                    mantissa << (octave - 31)
-                } else {
-                    mantissa >> (31 - octave)
-                };
-                for v in [ns.saturating_sub(1), ns, ns.saturating_add(1)] {
+            for m in &mantissas {
+                let ns = m >> (63 - octave);
+                for v in [ns - 1, ns, ns.saturating_add(1)] {
                     if v > 0 {
                         assert_eq!(index_of(v), index_by_count(v), "{v}");
                     }
@@ -652,25 +696,47 @@ mod tests {
             assert_eq!(index_of(v), index_by_count(v), "{v}");
             v = v + v / 9973 + 1;
         }
-        assert_eq!(index_of(u64::MAX), index_by_count(u64::MAX));
+        assert_eq!(index_of(u64::MAX), MAX_INDEX);
+    }
+
+    #[test]
+    fn the_call_free_path_records_inside_the_window_and_nothing_else() {
+        let w = Window::new().expect("budget");
+        assert!(!w.record_in_window(100_000), "unplaced: the general path");
+        assert!(w.record(100_000));
+        let first = w.first.load(Ordering::Relaxed);
+        let window = i32::try_from(WINDOW).unwrap();
+        // The largest value of bucket `i` (its bound, or just below it).
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let value = |i: i32| {
+            let v = bounds(i).1.floor() as u64;
+            assert_eq!(index_of(v), i);
+            v
+        };
+        let (lowest, highest) = (value(first), value(first + window - 1));
+        assert!(w.record_in_window(lowest));
+        assert!(w.record_in_window(highest));
+        assert!(w.record_in_window(0));
+        // Outside either end, or a cell that would carry: refused, and
+        // nothing written.
+        assert!(!w.record_in_window(value(first - 1)));
+        assert!(!w.record_in_window(value(first + window)));
+        w.preset(5, u32::MAX);
+        assert!(!w.record_in_window(value(first + 5)));
+        let mut b = Buckets::new();
+        let sum = w.read(&mut b);
+        assert_eq!(sum, 100_000 + lowest + highest);
+        assert_eq!(b.zero, 1);
+        assert_eq!((b.count(first), b.count(first + window - 1)), (1, 1));
+        assert_eq!(b.count(first + 5), u64::from(u32::MAX));
+        assert_eq!(b.count(first - 1) + b.count(first + window), 0);
+        assert_eq!(b.total(), 4 + u64::from(u32::MAX));
     }
 
     /// The index by floating point, for comparison.
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
     fn index_by_float(ns: u64) -> i32 {
         ((ns as f64).log2() * 8.0).ceil() as i32 - 1
-    }
-
-    #[test]
-    #[allow(clippy::cast_precision_loss)]
-    fn thresholds_are_the_bucket_bounds() {
-        for (j, t) in THRESHOLDS.iter().enumerate() {
-            let exact = (31.0 + (j as f64 + 1.0) / 8.0).exp2();
-            assert!(
-                (*t as f64) >= exact && (*t as f64) - exact < 1.0,
-                "{j}: {t} vs {exact}"
-            );
-        }
     }
 
     #[test]

@@ -272,6 +272,10 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(s.latency.count, values.len() as u64);
         assert_eq!(s.latency.max.as_nanos(), 1 << 40);
+        assert_eq!(
+            s.latency.sum.as_nanos(),
+            u128::from(values.iter().sum::<u64>())
+        );
         assert_eq!((s.calls, s.ok), (16, 16));
     }
 
