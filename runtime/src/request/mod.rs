@@ -57,11 +57,11 @@
 //!
 //! # Cost and bounds
 //!
-//! A call outside any request pays a compare with memory and a branch. Inside one, a
-//! call is tallied in the request's table (no lock, no allocation), and a
-//! `repeats_by` key is hashed and looked up there. Ending a request takes
-//! one lock and one map update per function it called. Tallies are reused:
-//! nothing is allocated per request once warm.
+//! A call outside any request pays a compare with memory and a branch.
+//! Inside one, a call is tallied in the request's table (no lock, no
+//! allocation), and a `repeats_by` key is hashed and looked up there.
+//! Ending a request takes one lock and one map update per function it
+//! called. Tallies are reused: nothing is allocated per request once warm.
 //!
 //! One request tallies up to 64 distinct functions and remembers up to 192
 //! distinct keys; the report keeps up to [`max_pairs`] (request, function)
