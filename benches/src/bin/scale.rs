@@ -5,7 +5,12 @@
 //! * compile time of the crate itself (its dependencies built first), in the
 //!   dev profile with `debug = false` and, with `--release`, in release;
 //! * code added per function: the `.text` section of the binary, less the
-//!   bare flavour's, over N;
+//!   bare flavour's, over N (which counts the runtime's own code too,
+//!   spread over the N functions);
+//! * what one more function adds, to the code and to the compile time: the
+//!   difference between builds of N and N/2 functions, over N/2 (the
+//!   runtime's fixed part cancels out; what is left is the per-function
+//!   cost that grows with a service);
 //! * memory per function per calling thread: resident memory after 8
 //!   threads each called every function, less the bare flavour's, over
 //!   N x 8 (timing on, calls of ~1 µs and ~100 µs so the histogram spans
@@ -204,48 +209,63 @@ fn text_size(binary: &Path) -> u64 {
 struct Measured {
     compile_s: f64,
     text: u64,
+    /// Compile time and `.text` of the same flavour with N/2 functions.
+    half_compile_s: f64,
+    half_text: u64,
     first_pass_ns: f64,
     grown: f64,
+}
+
+/// Builds, runs and measures one flavour (under `root`).
+fn measure(flavour: &str, options: &Options, workspace: &Path, root: &Path) -> Measured {
+    let n = options.functions;
+    let target = root.join("target");
+    let dir = root.join(flavour);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest(flavour, workspace)).unwrap();
+    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let profile = if options.release { "release" } else { "debug" };
+    let binary = target.join(profile).join(format!("scale-{flavour}"));
+    std::fs::write(dir.join("src/main.rs"), source(flavour, n / 2)).unwrap();
+    eprintln!("building {flavour} ({} functions)", n / 2);
+    let half_compile_s = build(&dir, &target, options.release);
+    let half_text = text_size(&binary);
+    std::fs::write(dir.join("src/main.rs"), source(flavour, n)).unwrap();
+    eprintln!("building {flavour} ({n} functions)");
+    let compile_s = build(&dir, &target, options.release);
+    let out = Command::new(&binary)
+        .arg(THREADS.to_string())
+        .output()
+        .expect("the generated binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    Measured {
+        compile_s,
+        text: text_size(&binary),
+        half_compile_s,
+        half_text,
+        first_pass_ns: v[0],
+        grown: v[2] - v[1],
+    }
 }
 
 fn main() {
     let options = options();
     let workspace = workspace();
     let root = workspace.join("target/scale");
-    let target = root.join("target");
     let n = options.functions;
-    let mut measured = Vec::new();
-    for flavour in FLAVOURS {
-        let dir = root.join(flavour);
-        std::fs::create_dir_all(dir.join("src")).unwrap();
-        std::fs::write(dir.join("Cargo.toml"), manifest(flavour, &workspace)).unwrap();
-        std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-        std::fs::write(dir.join("src/main.rs"), source(flavour, n)).unwrap();
-        eprintln!("building {flavour} ({n} functions)");
-        let compile_s = build(&dir, &target, options.release);
-        let profile = if options.release { "release" } else { "debug" };
-        let binary = target.join(profile).join(format!("scale-{flavour}"));
-        let out = Command::new(&binary)
-            .arg(THREADS.to_string())
-            .output()
-            .expect("the generated binary runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = String::from_utf8(out.stdout).unwrap();
-        let v: Vec<f64> = line
-            .split_whitespace()
-            .map(|x| x.parse().unwrap())
-            .collect();
-        measured.push(Measured {
-            compile_s,
-            text: text_size(&binary),
-            first_pass_ns: v[0],
-            grown: v[2] - v[1],
-        });
-    }
+    let measured: Vec<Measured> = FLAVOURS
+        .iter()
+        .map(|flavour| measure(flavour, &options, &workspace, &root))
+        .collect();
     #[allow(clippy::cast_precision_loss)]
     let per = |bytes: f64, count: usize| bytes / count as f64;
     let bare = &measured[0];
@@ -280,6 +300,30 @@ fn main() {
         "code added per function (.text)",
         &|m| per(m.text as f64 - bare.text as f64, n),
         " B",
+    );
+    // What the N/2 functions more add, per function (bare's own share of
+    // the functions' bodies taken away).
+    let added = n - n / 2;
+    #[allow(clippy::cast_precision_loss)]
+    row(
+        "code one more function adds (.text, N vs N/2)",
+        &|m| {
+            per(
+                (m.text as f64 - m.half_text as f64) - (bare.text as f64 - bare.half_text as f64),
+                added,
+            )
+        },
+        " B",
+    );
+    row(
+        "compile time one more function adds (N vs N/2)",
+        &|m| {
+            per(
+                ((m.compile_s - m.half_compile_s) - (bare.compile_s - bare.half_compile_s)) * 1e3,
+                added,
+            )
+        },
+        " ms",
     );
     row(
         "memory per function per calling thread",
