@@ -179,6 +179,23 @@ pub(crate) fn enter() -> Entered {
     }
 }
 
+/// [`enter`] in its common case, calling nothing: the thread has its
+/// record and is in no slot call. `None` (nothing done) otherwise: then
+/// [`enter`].
+#[inline]
+pub(crate) fn enter_outermost() -> Option<Entered> {
+    let reader = READER.try_with(Cell::get).ok().flatten()?;
+    let before = reader.state.load(Ordering::Relaxed);
+    if before & DEPTH_MASK != 0 {
+        return None;
+    }
+    announce(reader);
+    Some(Entered {
+        reader: Some(reader),
+        before,
+    })
+}
+
 /// A nested call: the outer call's announcement covers every chain this
 /// call can load (any of them is retired with a later tag). Past what the
 /// record can count, the call is counted in the shared counter.

@@ -252,17 +252,37 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// the call runs it: announced to [`reclaim`] first. Not inlined: the
     /// registers it keeps across the call were saved on every call, the
     /// base's too (`benches/icount.sh`: a call without layers 38 Ir with it
-    /// inlined, 34 without; a call through one layer pays the price, 80 to
-    /// 92).
+    /// inlined, 34 without; one layer 80 inlined, 89 not). The common case (the thread's outermost slot
+    /// call, its record taken) calls nothing before the chain, so only
+    /// what the exit needs is kept across it.
     #[inline(never)]
-    #[allow(unsafe_code)]
     fn call_layered(&self, args: A) -> R {
-        let _entered = reclaim::enter();
-        // Loaded again after the announcement: the chain loaded before it
-        // may have been retired and freed since.
+        match reclaim::enter_outermost() {
+            Some(entered) => self.run_current(entered, args),
+            None => self.call_layered_otherwise(args),
+        }
+    }
+
+    /// [`HookSlot::call_layered`] nested in another slot call, on a
+    /// thread's first slot call, or while its thread-locals are destroyed.
+    #[inline(never)]
+    fn call_layered_otherwise(&self, args: A) -> R {
+        self.run_current(reclaim::enter(), args)
+    }
+
+    /// Runs the current chain for a call `entered` announced; the call
+    /// leaves (`entered` is dropped) after the chain returns or unwinds.
+    // Always: each of the two callers gets its own copy, so neither keeps
+    // the other's registers.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn run_current(&self, entered: reclaim::Entered, args: A) -> R {
+        // Loaded after the announcement: the chain loaded before it may
+        // have been retired and freed since.
         // SAFETY: `current` always points at a live chain: one is freed only
         // after it was replaced and every call that may have loaded it has
-        // left (`reclaim`), and `_entered` keeps this call among those until
+        // left (`reclaim`), and `entered` keeps this call among those until
         // it returns or unwinds.
         let cell = unsafe { &*self.current.load(Ordering::Acquire) };
         // SAFETY: a published chain is never written again, only freed
@@ -272,6 +292,7 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
         // call's use of the chain ends, which must also come before a free.
         #[cfg(loom)]
         cell.with(|_| ());
+        drop(entered);
         result
     }
 
