@@ -118,7 +118,7 @@ fn two_writers_on_two_slots_free_nothing_in_use() {
     });
 }
 
-/// A call on a slot without layers takes the base chain without announcing
+/// A call on a slot without layers runs the original without announcing
 /// itself: while it may be starting, a layer is added and removed again.
 /// A call that found the layered chain announces and loads the chain
 /// again, so the removal's reclamation never frees a chain it runs.

@@ -25,7 +25,7 @@
 //! * Calls read the current chain without a lock or a reference count: one
 //!   atomic load and the dynamic call, and, when the slot has layers, this
 //!   thread's announcement (two plain stores to a line only it writes) and
-//!   a second load. A slot without layers runs its base chain, which lives
+//!   a second load. A slot without layers runs its original, which lives
 //!   as long as the slot and needs no announcement. A change is published
 //!   whole, so a concurrent call sees the old chain or the new one, never a
 //!   mix.

@@ -158,42 +158,47 @@ pub(crate) struct Entered {
     before: u64,
 }
 
-/// Enters a call (see the module documentation).
-#[inline]
-pub(crate) fn enter() -> Entered {
-    match READER.try_with(Cell::get) {
-        Ok(Some(reader)) => {
-            let before = reader.state.load(Ordering::Relaxed);
-            // The common case in one compare: in no slot call.
-            if before & DEPTH_MASK == 0 {
-                announce(reader);
-                Entered {
-                    reader: Some(reader),
-                    before,
-                }
-            } else {
-                enter_nested(reader, before)
-            }
-        }
-        _ => enter_slow(),
+/// Enters a call (see the module documentation): what a slot's layered
+/// call does in two steps, so that its common case calls nothing.
+#[cfg(test)]
+fn enter() -> Entered {
+    match enter_outermost() {
+        Ok(entered) => entered,
+        Err(found) => enter_otherwise(found),
     }
 }
 
-/// [`enter`] in its common case, calling nothing: the thread has its
-/// record and is in no slot call. `None` (nothing done) otherwise: then
-/// [`enter`].
+/// What [`enter_outermost`] found when it could not enter: the thread's
+/// record and what it holds (the thread is in a slot call), or no record.
+pub(crate) type NotOutermost = Option<(&'static Reader, u64)>;
+
+/// Enters a call in the common case, calling nothing: the thread has its
+/// record and is in no slot call (one compare). Otherwise nothing is done,
+/// and [`enter_otherwise`] goes on from what was found.
 #[inline]
-pub(crate) fn enter_outermost() -> Option<Entered> {
-    let reader = READER.try_with(Cell::get).ok().flatten()?;
+pub(crate) fn enter_outermost() -> Result<Entered, NotOutermost> {
+    let Ok(Some(reader)) = READER.try_with(Cell::get) else {
+        return Err(None);
+    };
     let before = reader.state.load(Ordering::Relaxed);
     if before & DEPTH_MASK != 0 {
-        return None;
+        return Err(Some((reader, before)));
     }
     announce(reader);
-    Some(Entered {
+    Ok(Entered {
         reader: Some(reader),
         before,
     })
+}
+
+/// Enters a call when [`enter_outermost`] could not: a nested call, or a
+/// thread without its record yet (or any more).
+#[inline]
+pub(crate) fn enter_otherwise(found: NotOutermost) -> Entered {
+    match found {
+        Some((reader, before)) => enter_nested(reader, before),
+        None => enter_slow(),
+    }
 }
 
 /// A nested call: the outer call's announcement covers every chain this

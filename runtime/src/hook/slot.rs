@@ -17,8 +17,8 @@
 //! runs it, with no lock and no reference count. Without layers it points
 //! at the slot's *base* chain (the original alone), which lives as long as
 //! the slot: a call that finds it runs the original (boxed in the slot
-//! itself) without announcing itself. A
-//! replaced chain with layers is retired, tagged with the epoch of [`super::reclaim`], and freed (with the
+//! itself) without announcing itself. A replaced chain with layers is
+//! retired, tagged with the epoch of [`super::reclaim`], and freed (with the
 //! values its layers captured) once no call can still be inside it: at the
 //! removal of a layer, every [`RECLAIM_EVERY`] changes, by
 //! [`HookSlot::reclaim`] and [`HookSlot::reclaim_within`] (which waits for
@@ -175,10 +175,10 @@ pub struct HookSlot<A: 'static, R: 'static> {
     name: &'static str,
     /// The current chain (the state's `current`, or `base`).
     current: AtomicPtr<ChainCell<A, R>>,
-    /// The original as a chain of its own (a `Box` around its concrete
-    /// type, so calling it is one dynamic call): what the slot publishes
-    /// whenever it has no layer. It lives as long as the slot, never
-    /// retired, so a call that finds it needs no announcement.
+    /// The original as a chain of its own: what the slot publishes whenever
+    /// it has no layer. It lives as long as the slot, never retired: a call
+    /// that finds it current runs `base_fn` without an announcement (and an
+    /// announced call whose second load finds it runs it).
     base: Published<A, R>,
     /// The original once more, boxed in the slot itself: a call that finds
     /// `base` current calls this, whose address does not depend on the
@@ -252,22 +252,24 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// the call runs it: announced to [`reclaim`] first. Not inlined: the
     /// registers it keeps across the call were saved on every call, the
     /// base's too (`benches/icount.sh`: a call without layers 38 Ir with it
-    /// inlined, 34 without; one layer 80 inlined, 89 not). The common case (the thread's outermost slot
-    /// call, its record taken) calls nothing before the chain, so only
-    /// what the exit needs is kept across it.
+    /// inlined, 34 without; through one layer 81 inlined, 90 not). The
+    /// common case (the thread's outermost slot call, its record taken)
+    /// calls nothing before the chain, so only what the exit needs is kept
+    /// across it; the rest goes on from what the first look found.
     #[inline(never)]
     fn call_layered(&self, args: A) -> R {
         match reclaim::enter_outermost() {
-            Some(entered) => self.run_current(entered, args),
-            None => self.call_layered_otherwise(args),
+            Ok(entered) => self.run_current(entered, args),
+            Err(found) => self.call_layered_otherwise(found, args),
         }
     }
 
     /// [`HookSlot::call_layered`] nested in another slot call, on a
-    /// thread's first slot call, or while its thread-locals are destroyed.
+    /// thread's first slot call, or while its thread-locals are destroyed:
+    /// goes on from what [`reclaim::enter_outermost`] found.
     #[inline(never)]
-    fn call_layered_otherwise(&self, args: A) -> R {
-        self.run_current(reclaim::enter(), args)
+    fn call_layered_otherwise(&self, found: reclaim::NotOutermost, args: A) -> R {
+        self.run_current(reclaim::enter_otherwise(found), args)
     }
 
     /// Runs the current chain for a call `entered` announced; the call
