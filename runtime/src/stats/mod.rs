@@ -35,9 +35,9 @@
 //! The histogram ([`histogram`]) is base-2 exponential at scale 3, the
 //! scheme of OpenTelemetry's exponential histograms and Prometheus's native
 //! histograms (a percentile within 4.43% of the true value). Each thread
-//! that times a function records into its own window of 96 buckets (12
-//! powers of two around its first value, about 0.8 KiB, plain stores like
-//! the counters); values outside it go to the function's shared spill
+//! that times a function records into its own window of 128 buckets (16
+//! powers of two around its first value, under 560 bytes, plain stores
+//! like the counters); values outside it go to the function's shared spill
 //! pages (atomic adds, a page per power of two that ever saw a value). All
 //! histogram memory is charged to a process-wide cap ([`memory`]): past it
 //! a timed call is counted as `unbucketed` instead of being dropped.
