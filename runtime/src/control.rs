@@ -183,19 +183,14 @@ pub fn remove(directives: &str) -> Result<usize, ParseError> {
 /// A `tracing` warning for each directive that matches no registered
 /// function (a misspelt or wrongly cased pattern, most likely).
 fn warn_unmatched(directives: &[crate::directives::Directive]) {
-    // Without the static registry a function is listed from its first
-    // call: one not called yet would look unmatched.
+    // Nothing can match nothing then (see `matches_nothing`): spare the
+    // listing.
     if !cfg!(feature = "static-registry") {
         return;
     }
     let sites = crate::registry().sites();
     for d in directives {
-        let pattern = matches!(d, crate::directives::Directive::Pattern { .. });
-        if pattern
-            && !sites
-                .iter()
-                .any(|s| switches::applies(d, s.qualified_name()))
-        {
+        if switches::matches_nothing(d, &sites) {
             tracing::warn!(
                 target: "instrument_once",
                 directive = %d,

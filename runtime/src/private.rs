@@ -139,32 +139,23 @@ pub fn site_by_path(
             .saturating_sub(usize::try_from(ups).unwrap_or(usize::MAX));
         base.truncate(keep.max(1));
     }
-    let qualified = format!("{}::{rest}", base.join("::"));
+    let base = base.join("::");
     let registry = crate::registry();
-    match registry.lookup(&qualified) {
-        Err(crate::LookupError::NotFound { .. }) if names_a_method(rest) => {
+    match registry.lookup(&format!("{base}::{rest}")) {
+        Err(not_found @ crate::LookupError::NotFound { .. }) if names_a_method(rest) => {
             let (ty, method) = rest.rsplit_once("::").unwrap_or((rest, rest));
-            let module = ty.rsplit_once("::").map_or("", |(m, _)| m);
-            let without_type = if module.is_empty() {
-                format!("{}::{method}", base.join("::"))
-            } else {
-                format!("{}::{module}::{method}", base.join("::"))
+            let without_type = match ty.rsplit_once("::") {
+                Some((module, _)) => format!("{base}::{module}::{method}"),
+                None => format!("{base}::{method}"),
             };
             // Only a method (it takes `self`): a free function of the same
-            // name in the module is another function.
-            let found = registry
+            // name in the module is another function. Otherwise the error
+            // is about the path as written.
+            registry
                 .lookup(&without_type)
                 .ok()
-                .filter(|site| site.meta.method);
-            found.ok_or_else(|| {
-                registry
-                    .lookup(&qualified)
-                    .err()
-                    .unwrap_or(crate::LookupError::NotFound {
-                        name: qualified.clone(),
-                        closest: Vec::new(),
-                    })
-            })
+                .filter(|site| site.meta.method)
+                .ok_or(not_found)
         }
         other => other,
     }

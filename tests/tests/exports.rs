@@ -20,6 +20,21 @@ fn walk(again: bool) -> Result<(), DepthExceeded> {
     Ok(())
 }
 
+/// The element of the JSON array `list` whose `field` is `value`.
+fn entry<'a>(
+    json: &'a serde_json::Value,
+    list: &str,
+    field: &str,
+    value: &str,
+) -> &'a serde_json::Value {
+    json[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("`{list}` is an array: {json}"))
+        .iter()
+        .find(|e| e[field] == value)
+        .unwrap_or_else(|| panic!("no `{list}` entry with {field} = {value}: {json}"))
+}
+
 #[test]
 fn hook_layers_are_in_every_export() {
     ON_QUERY.wrap_once("audit", |inner| Arc::new(move |q| inner(q)));
@@ -54,12 +69,7 @@ fn hook_layers_are_in_every_export() {
     );
 
     let json = serde_json::to_value(&snap).unwrap();
-    let layer = json["hooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["slot"] == "exports::on_query")
-        .unwrap();
+    let layer = entry(&json, "hooks", "slot", "exports::on_query");
     assert_eq!(layer["layer"]["key"], "audit");
     assert_eq!(layer["layer"]["calls"], 3);
     assert!(layer["layer"]["location"]
@@ -102,12 +112,7 @@ fn the_table_has_the_overflows_and_json_its_units_and_time() {
         taken <= now_ms && now_ms - taken < 60_000,
         "{taken} vs {now_ms}"
     );
-    let site = json["sites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "walk")
-        .unwrap();
+    let site = entry(&json, "sites", "name", "walk");
     let bucket = &site["latency_buckets"][0];
     assert!(
         bucket["le_seconds"].is_f64() && bucket["count"].is_u64(),

@@ -171,16 +171,20 @@ pub(crate) fn warn_invalid_once() {
 /// The directives in force that match no registered function, with their
 /// sources.
 pub(crate) fn unmatched(inner: &Inner) -> Vec<(String, Source)> {
-    // Without the static registry, functions not called yet are unknown.
-    if !cfg!(feature = "static-registry") {
-        return Vec::new();
-    }
     inner
         .switches
         .directives
         .iter()
-        .filter(|(d, _)| matches!(d, Directive::Pattern { .. }))
-        .filter(|(d, _)| !inner.sites.iter().any(|s| applies(d, s.qualified_name())))
+        .filter(|(d, _)| matches_nothing(d, &inner.sites))
         .map(|(d, source)| (d.to_string(), *source))
         .collect()
+}
+
+/// Whether `directive` is a pattern that matches none of `sites` (every
+/// registered function). Never with the static registry off: functions
+/// not called yet are unknown then, so any pattern could look unmatched.
+pub(crate) fn matches_nothing(directive: &Directive, sites: &[&'static Site]) -> bool {
+    cfg!(feature = "static-registry")
+        && matches!(directive, Directive::Pattern { .. })
+        && !sites.iter().any(|s| applies(directive, s.qualified_name()))
 }
