@@ -92,8 +92,15 @@ impl Plan<'_> {
     }
 
     /// The `static __IO_SITE` and its registration.
-    fn site(&self, p: &TokenStream, sig: &syn::Signature) -> TokenStream {
+    fn site(&self, p: &TokenStream, sig: &syn::Signature, asyncness: bool) -> TokenStream {
         let fn_name = &sig.ident.to_string();
+        // A sync function names its key only in an optimised build (see
+        // `Plan::entered`).
+        let key_cfg = if asyncness {
+            TokenStream::new()
+        } else {
+            quote!(#[cfg(not(debug_assertions))])
+        };
         let method = ast::has_receiver(&sig.inputs);
         let args = self.args;
         let name = self.name(fn_name);
@@ -132,7 +139,9 @@ impl Plan<'_> {
                 site: &__IO_SITE,
                 config: __IO_SITE_CONFIG,
             };
+            #key_cfg
             struct __IoKey;
+            #key_cfg
             impl #p::Key for __IoKey {
                 #[inline(always)]
                 fn callee() -> &'static #p::Callee {
@@ -372,29 +381,45 @@ impl Plan<'_> {
         // The called function's name and parentheses carry the function's
         // span: that is the location `#[track_caller]` reports. (The
         // bindings keep the macro's own hygiene.)
-        let call = |name: &str| {
+        let call = |ty: &TokenStream, name: &str, args: TokenStream| {
             let name = syn::Ident::new(name, at);
-            let args = quote_spanned!(at=> ());
-            quote!(#p::#ty::<__IoKey>::#name #args)
+            let args = quote_spanned!(at=> (#args));
+            quote!(#p::#ty::#name #args)
         };
-        if self
+        let error = self
             .args
             .on_overflow
             .as_ref()
-            .is_some_and(|o| o.value == Overflow::Error)
-        {
-            let try_enter = call(try_enter);
-            quote! {
-                let #mutability __io_call = match #try_enter {
-                    #p::Ok(__io_call) => __io_call,
-                    #p::Err(__io_e) => return #p::Err(#p::From::from(__io_e)),
-                };
+            .is_some_and(|o| o.value == Overflow::Error);
+        let let_call = |ty: &TokenStream, args: TokenStream| {
+            if error {
+                let try_enter = call(ty, try_enter, args);
+                quote! {
+                    let #mutability __io_call = match #try_enter {
+                        #p::Ok(__io_call) => __io_call,
+                        #p::Err(__io_e) => return #p::Err(#p::From::from(__io_e)),
+                    };
+                }
+            } else {
+                let enter = call(ty, enter, args);
+                quote! {
+                    let #mutability __io_call = #enter;
+                }
             }
-        } else {
-            let enter = call(enter);
-            quote! {
-                let #mutability __io_call = #enter;
-            }
+        };
+        let generic = let_call(&quote!(#ty::<__IoKey>), TokenStream::new());
+        if asyncness {
+            return generic;
+        }
+        // A sync call's guard: generic over the key in an optimised build
+        // (the options fold into constants), shared by every function in a
+        // build with debug assertions (compiled once: see `SharedCall`).
+        let shared = let_call(&quote!(SharedCall), quote!(&__IO_CALLEE, &__IO_LOCAL));
+        quote! {
+            #[cfg(not(debug_assertions))]
+            #generic
+            #[cfg(debug_assertions)]
+            #shared
         }
     }
 
@@ -589,7 +614,7 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         .into_iter()
         .partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
     let fn_name = sig.ident.to_string();
-    let site = plan.site(&p, &sig);
+    let site = plan.site(&p, &sig, sig.asyncness.is_some());
     let span = plan.span(&p, &fn_name, &sig.inputs);
     let ret = ast::return_type(&sig.output).cloned();
     let ret = ret.as_ref();
@@ -835,7 +860,7 @@ fn async_trait_style(
 ) -> TokenStream {
     let p = plan.private();
     let fn_name = f.sig.ident.to_string();
-    let site = plan.site(&p, &f.sig);
+    let site = plan.site(&p, &f.sig, true);
     let span = plan.span(&p, &fn_name, &f.sig.inputs);
     let output = ast::return_type(&f.sig.output).and_then(ast::future_output);
     let events = plan.events(&p);

@@ -6,6 +6,7 @@
 
 pub use crate::call::future::{AsyncCall, Instrumented};
 pub use crate::call::reach::{Callee, Key};
+pub use crate::call::shared::SharedCall;
 pub use crate::call::sync::Call;
 pub use crate::depth::Local;
 pub use crate::overflow::DepthExceeded;

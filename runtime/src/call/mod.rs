@@ -7,15 +7,22 @@
 //! and a zero-sized [`Key`] type that names it. The guards
 //! ([`Call`](sync::Call), [`AsyncCall`](future::AsyncCall)) are generic over
 //! the key only to carry the callee as a constant, at no size: their
-//! methods are thin `#[inline(always)]` wrappers of the engine below, which
-//! is not generic. In an optimised build the engine ([`try_begin`],
-//! [`end`]) is `#[inline(always)]` too, so each instrumented function gets
-//! its own copy in which the callee's fields are constants: branches on
-//! options fold away and the thread-local is reached directly. In a build
-//! with debug assertions (the dev profile) the engine is `#[inline(never)]`
-//! instead, compiled once in this crate: an instrumented function then adds
-//! little more code or compile time than `tracing::instrument` (the scale
-//! benchmark measures both). What the per-call path must not carry inline
+//! methods are thin `#[inline(always)]` wrappers of the engine below. In an
+//! optimised build the engine ([`try_begin`], [`end`]) is
+//! `#[inline(always)]` too, so each instrumented function gets its own copy
+//! in which the callee's fields are constants: branches on options fold
+//! away and the thread-local is reached directly.
+//!
+//! In a build with debug assertions (the dev profile) nothing folds, and
+//! per-function copies only cost compile time and code. There the engine
+//! is `#[inline(never)]`, compiled once in this crate, and a sync function
+//! uses [`SharedCall`](shared::SharedCall), a guard that holds the callee
+//! and the thread-local as values and is not generic (the attribute emits
+//! both forms under `cfg(debug_assertions)`; the function then declares no
+//! key). An async function keeps its generic [`AsyncCall`](future::AsyncCall)
+//! in both: the key keeps its future within 16 bytes of
+//! `tracing::instrument`'s. The scale benchmark measures the code and
+//! compile time each costs. What the per-call path must not carry inline
 //! (registration, first blocks, overflow errors) is out of line and mostly
 //! `#[cold]` (`benches/icount.sh` counts the instructions).
 //!
@@ -34,6 +41,7 @@
 
 pub(crate) mod future;
 pub(crate) mod reach;
+pub(crate) mod shared;
 pub(crate) mod sync;
 
 use std::sync::atomic::Ordering;

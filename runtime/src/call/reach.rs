@@ -12,7 +12,9 @@
 //! * [`Dyn`], in a build with debug assertions (the dev profile): the two
 //!   pointers as values, so the engine is compiled once, in this crate, and
 //!   an instrumented function only calls it (the scale benchmark measures
-//!   what each costs in code and compile time).
+//!   what each costs in code and compile time). The sync guard every
+//!   function shares there, [`SharedCall`](super::shared::SharedCall),
+//!   holds one.
 //!
 //! [`reach`] picks one by `debug_assertions`.
 
@@ -79,12 +81,19 @@ impl<K: Key> Reach for Const<K> {
     }
 }
 
-/// The key as values (builds with debug assertions).
+/// The key as values (the guards of a build with debug assertions, and
+/// [`SharedCall`](super::shared::SharedCall)).
 #[derive(Clone, Copy)]
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
 pub(crate) struct Dyn {
     callee: &'static Callee,
     local: &'static LocalKey<Local>,
+}
+
+impl Dyn {
+    #[inline(always)]
+    pub(crate) fn new(callee: &'static Callee, local: &'static LocalKey<Local>) -> Dyn {
+        Dyn { callee, local }
+    }
 }
 
 impl Reach for Dyn {
@@ -112,8 +121,5 @@ pub(crate) fn reach<K: Key>() -> impl Reach {
 #[inline(always)]
 #[cfg(debug_assertions)]
 pub(crate) fn reach<K: Key>() -> impl Reach {
-    Dyn {
-        callee: K::callee(),
-        local: K::local(),
-    }
+    Dyn::new(K::callee(), K::local())
 }

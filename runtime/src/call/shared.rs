@@ -1,0 +1,106 @@
+//! The guard of one synchronous call that every function shares: the
+//! generated code uses it in a build with debug assertions (the dev
+//! profile), [`Call`](super::sync::Call) in an optimised build.
+//!
+//! [`Call`](super::sync::Call) is generic over the function's key, so each
+//! instrumented function gets its own copy of its methods (and of their
+//! drop glue): that is what lets an optimised build fold the function's
+//! options into constants. In a dev build nothing folds, and the copies
+//! only cost compile time and code. [`SharedCall`] holds the callee and the
+//! thread-local as values instead: it is not generic, its methods are
+//! compiled once, in this crate, and an instrumented function only calls
+//! them. Both guards record exactly the same things (the generated code is
+//! the same but for the type); the scale benchmark measures what this
+//! saves.
+
+use std::hash::Hash;
+use std::mem::ManuallyDrop;
+use std::thread::LocalKey;
+
+use super::reach::{Callee, Dyn, Reach};
+use super::{begin_or_panic, end, note_key, try_begin, unfinished, Begun};
+use crate::depth::Local;
+use crate::overflow::DepthExceeded;
+use crate::stats::tally::key_hash;
+use crate::stats::Outcome;
+
+/// The guard of one synchronous call, not generic (see the module docs).
+/// Dropped without [`SharedCall::finish`], it records a panic.
+pub struct SharedCall {
+    begun: Begun,
+    start: u64,
+    reach: Dyn,
+}
+
+impl SharedCall {
+    /// Enters a call of the function `callee` and `local` belong to;
+    /// panics with the [`DepthExceeded`] message when `max_depth` is
+    /// exceeded, located where the generated code calls this.
+    #[must_use]
+    #[track_caller]
+    pub fn enter(callee: &'static Callee, local: &'static LocalKey<Local>) -> SharedCall {
+        let reach = Dyn::new(callee, local);
+        let (begun, start) = begin_or_panic(reach, true);
+        SharedCall {
+            begun,
+            start,
+            reach,
+        }
+    }
+
+    /// Enters a call; `Err` when `max_depth` is exceeded (the body must not
+    /// run).
+    ///
+    /// # Errors
+    ///
+    /// [`DepthExceeded`] when the call would exceed `max_depth`.
+    pub fn try_enter(
+        callee: &'static Callee,
+        local: &'static LocalKey<Local>,
+    ) -> Result<SharedCall, DepthExceeded> {
+        let reach = Dyn::new(callee, local);
+        let (begun, start) = try_begin(reach, true)?;
+        Ok(SharedCall {
+            begun,
+            start,
+            reach,
+        })
+    }
+
+    /// Whether this call should open a span (see
+    /// [`Call::span_wanted`](super::sync::Call::span_wanted)).
+    #[must_use]
+    pub fn span_wanted(&self) -> bool {
+        self.begun.flags() & Begun::SPAN != 0
+    }
+
+    /// Notes the call's key (see
+    /// [`Call::repeats_by`](super::sync::Call::repeats_by)).
+    pub fn repeats_by<T: Hash + ?Sized>(&mut self, key: &T) {
+        let request = self.begun.request();
+        if request & Begun::IN_REQUEST != 0 {
+            self.begun
+                .set_request(note_key(self.reach.local(), request, key_hash(key)));
+        }
+    }
+
+    /// Records how the call returned. `is_err` is whether it returned `Err`.
+    pub fn finish(self, is_err: bool) {
+        // Not dropped: `Drop` records a panic.
+        let this = ManuallyDrop::new(self);
+        end(
+            this.reach,
+            this.begun,
+            this.start,
+            if is_err { Outcome::Err } else { Outcome::Ok },
+        );
+    }
+}
+
+impl Drop for SharedCall {
+    fn drop(&mut self) {
+        // Not finished: a panic is unwinding through the function, or an
+        // inline body left early with `return` or `?`.
+        end(self.reach, self.begun, self.start, unfinished());
+    }
+}
