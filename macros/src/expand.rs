@@ -94,8 +94,8 @@ impl Plan<'_> {
     /// The `static __IO_SITE` and its registration.
     fn site(&self, p: &TokenStream, sig: &syn::Signature, asyncness: bool) -> TokenStream {
         let fn_name = &sig.ident.to_string();
-        // A sync function names its key only in an optimised build (see
-        // `Plan::entered`).
+        // A sync function names its callee and key only in an optimised
+        // build (see `Plan::entered`).
         let key_cfg = if asyncness {
             TokenStream::new()
         } else {
@@ -112,14 +112,18 @@ impl Plan<'_> {
         let stats = args.stats();
         let timing = args.timing();
         let repeats = args.repeats_by.is_some();
-        quote! {
-            const __IO_SITE_CONFIG: #p::Config = #p::Config {
+        // Written out where it is used, not as a `const` item: an item is
+        // one more body for the compiler to check in every function.
+        let config = quote! {
+            #p::Config {
                 max_depth: #max_depth,
                 outermost: #outermost,
                 timing: #timing,
                 stats: #stats,
                 repeats: #repeats,
-            };
+            }
+        };
+        quote! {
             static __IO_SITE: #p::Site = #p::Site::new(#p::Meta {
                 name: #name,
                 qualified_name: #p::concat!(#p::module_path!(), "::", #qual),
@@ -129,15 +133,16 @@ impl Plan<'_> {
                 line: #p::line!(),
                 level: #level,
                 method: #method,
-                config: __IO_SITE_CONFIG,
+                config: #config,
             });
             #p::register_site!(__IO_SITE);
             #p::thread_local! {
                 static __IO_LOCAL: #p::Local = const { #p::Local::new() };
             }
+            #key_cfg
             static __IO_CALLEE: #p::Callee = #p::Callee {
                 site: &__IO_SITE,
-                config: __IO_SITE_CONFIG,
+                config: #config,
             };
             #key_cfg
             struct __IoKey;
@@ -414,7 +419,7 @@ impl Plan<'_> {
         // A sync call's guard: generic over the key in an optimised build
         // (the options fold into constants), shared by every function in a
         // build with debug assertions (compiled once: see `SharedCall`).
-        let shared = let_call(&quote!(SharedCall), quote!(&__IO_CALLEE, &__IO_LOCAL));
+        let shared = let_call(&quote!(SharedCall), quote!(&__IO_SITE, &__IO_LOCAL));
         quote! {
             #[cfg(not(debug_assertions))]
             #generic

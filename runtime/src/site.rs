@@ -147,6 +147,13 @@ impl Site {
     const OVERRIDE_OFF: u8 = 2;
 }
 
+/// Zeroed counters, as a `const`: the compiler evaluates it once, and each
+/// function's `static` site copies it, instead of running the constructors
+/// again for every function (about 0.4 ms of compile time a function).
+#[cfg(not(loom))]
+#[allow(clippy::declare_interior_mutable_const)] // copied, never borrowed
+const EMPTY_STATS: SiteStats = SiteStats::new();
+
 impl Site {
     crate::sync::const_unless_loom! {
         #[doc(hidden)]
@@ -156,6 +163,9 @@ impl Site {
                 meta,
                 ctl: AtomicU32::new(0),
                 overridden: AtomicU8::new(Site::OVERRIDE_NONE),
+                #[cfg(not(loom))]
+                stats: EMPTY_STATS,
+                #[cfg(loom)]
                 stats: SiteStats::new(),
             }
         }
@@ -296,6 +306,12 @@ impl Site {
     /// ```
     pub fn records_stats(&self) -> bool {
         self.meta.config.stats
+    }
+
+    /// The function's options.
+    #[inline]
+    pub(crate) fn config(&self) -> Config {
+        self.meta.config
     }
 
     /// The explicit switch, if [`Site::set_enabled`] was called.

@@ -208,16 +208,16 @@ impl<R: Reach> PollGuard<R> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline(never))]
     fn enter(reach: R) -> PollGuard<R> {
-        let (callee, key) = (reach.callee(), reach.local());
+        let (site, key) = (reach.site(), reach.local());
         let entered = key
             .try_with(|l| {
-                let Attached { chain, .. } = l.attached(callee.site, key)?;
+                let Attached { chain, .. } = l.attached(site, key)?;
                 let depth = l.depth.get();
                 l.depth.set(depth.wrapping_add(1));
                 // Past the ceiling a poll still runs; the call was counted
                 // (or not) at its start.
                 let (len_before, _aside) =
-                    chain.push(callee.site.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT);
+                    chain.push(site.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT);
                 Some((chain, depth, len_before))
             })
             .ok()

@@ -2,7 +2,7 @@
 //! drives through [`Call`](sync::Call) (a synchronous call) and
 //! [`AsyncCall`](future::AsyncCall) (an async one).
 //!
-//! The attribute declares, for each function, a [`Callee`] (its site,
+//! The attribute declares, for each function, a [`Callee`](reach::Callee) (its site,
 //! thread-local and options, in a `static` without interior mutability)
 //! and a zero-sized [`Key`] type that names it. The guards
 //! ([`Call`](sync::Call), [`AsyncCall`](future::AsyncCall)) are generic over
@@ -16,7 +16,7 @@
 //! In a build with debug assertions (the dev profile) nothing folds, and
 //! per-function copies only cost compile time and code. There the engine
 //! is `#[inline(never)]`, compiled once in this crate, and a sync function
-//! uses [`SharedCall`](shared::SharedCall), a guard that holds the callee
+//! uses [`SharedCall`](shared::SharedCall), a guard that holds the site
 //! and the thread-local as values and is not generic (the attribute emits
 //! both forms under `cfg(debug_assertions)`; the function then declares no
 //! key). An async function keeps its generic [`AsyncCall`](future::AsyncCall)
@@ -46,7 +46,7 @@ pub(crate) mod sync;
 
 use std::sync::atomic::Ordering;
 
-use self::reach::{Callee, Reach};
+use self::reach::Reach;
 use crate::clock;
 use std::thread::LocalKey;
 
@@ -248,8 +248,8 @@ fn prepare(site: &'static Site) -> u32 {
 /// [`Begun::OVERFLOW`] when `max_depth` would be exceeded: then nothing changed.
 #[inline(always)]
 pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
-    let cfg = reach.callee().config;
-    let site = reach.callee().site;
+    let cfg = reach.config();
+    let site = reach.site();
     let mut ctl = site.ctl.load(Ordering::Relaxed);
     if (READY_SET >> (ctl & READY_MASK)) & 1 == 0 {
         ctl = prepare(site);
@@ -356,9 +356,9 @@ fn untracked(site: &'static Site, cfg: Config, enabled: bool) -> Begun {
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline(never))]
 pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome) {
-    let callee = reach.callee();
+    let cfg = reach.config();
     // Without stats nothing is ever counted: say so, so the tests fold.
-    let flags = if callee.config.stats {
+    let flags = if cfg.stats {
         begun.flags()
     } else {
         begun.flags() & !Begun::COUNTED
@@ -366,9 +366,9 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
     if flags & (Begun::TRACKED | Begun::COUNTED) == 0 {
         return;
     }
-    let site = callee.site;
+    let site = reach.site();
     let elapsed = match outcome {
-        Outcome::Ok | Outcome::Err if callee.config.timing && flags & Begun::TIMED != 0 => {
+        Outcome::Ok | Outcome::Err if cfg.timing && flags & Begun::TIMED != 0 => {
             Some(clock::since(start))
         }
         _ => None,
@@ -387,7 +387,7 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
                 Some(ns) => block.finish_timed(outcome, ns),
                 None => block.finish(outcome),
             }
-            if callee.config.repeats && begun.repeated() {
+            if cfg.repeats && begun.repeated() {
                 repeated(chain, site, begun.request(), elapsed);
             }
         }
@@ -410,8 +410,8 @@ fn repeated(chain: &Chain, site: &Site, request: u32, elapsed: Option<u64>) {
 /// Starts the clock of a counted call when it is timed: marks `begun`
 /// [`Begun::TIMED`] and returns the reading (`0` when untimed).
 #[inline(always)]
-fn start_clock(callee: &'static Callee, begun: &mut Begun) -> u64 {
-    if callee.config.timing && begun.flags() & Begun::COUNTED != 0 && timing() {
+fn start_clock(cfg: Config, begun: &mut Begun) -> u64 {
+    if cfg.timing && begun.flags() & Begun::COUNTED != 0 && timing() {
         begun.set(Begun::TIMED);
         clock::now()
     } else {
@@ -426,9 +426,9 @@ fn start_clock(callee: &'static Callee, begun: &mut Begun) -> u64 {
 pub(crate) fn try_begin<R: Reach>(reach: R, push: bool) -> Result<(Begun, u64), DepthExceeded> {
     let mut begun = begin(reach, push);
     if begun.flags() & Begun::OVERFLOW != 0 {
-        return Err(overflowed(reach.callee(), reach.local()));
+        return Err(overflowed(reach.site(), reach.config(), reach.local()));
     }
-    let start = start_clock(reach.callee(), &mut begun);
+    let start = start_clock(reach.config(), &mut begun);
     Ok((begun, start))
 }
 
@@ -464,10 +464,10 @@ pub(crate) fn unfinished() -> Outcome {
 #[cold]
 #[inline(never)]
 fn overflowed(
-    callee: &'static Callee,
+    site: &'static Site,
+    cfg: Config,
     local: &'static std::thread::LocalKey<crate::depth::Local>,
 ) -> DepthExceeded {
-    let Callee { site, config: cfg } = *callee;
     if site.ctl.load(Ordering::Relaxed) & Site::ENABLED != 0
         && cfg.stats
         && local

@@ -49,10 +49,12 @@ pub trait Key: 'static {
     fn local() -> &'static LocalKey<Local>;
 }
 
-/// A way to reach a function's callee and thread-local.
+/// A way to reach a function's site, options and thread-local.
 pub(crate) trait Reach: Copy + 'static {
-    /// The function's callee.
-    fn callee(self) -> &'static Callee;
+    /// The function's site.
+    fn site(self) -> &'static Site;
+    /// The function's options.
+    fn config(self) -> Config;
     /// The function's thread-local.
     fn local(self) -> &'static LocalKey<Local>;
 }
@@ -71,8 +73,13 @@ impl<K> Copy for Const<K> {}
 
 impl<K: Key> Reach for Const<K> {
     #[inline(always)]
-    fn callee(self) -> &'static Callee {
-        K::callee()
+    fn site(self) -> &'static Site {
+        K::callee().site
+    }
+
+    #[inline(always)]
+    fn config(self) -> Config {
+        K::callee().config
     }
 
     #[inline(always)]
@@ -81,25 +88,31 @@ impl<K: Key> Reach for Const<K> {
     }
 }
 
-/// The key as values (the guards of a build with debug assertions, and
-/// [`SharedCall`](super::shared::SharedCall)).
+/// The site and thread-local as values (the guards of a build with debug
+/// assertions, and [`SharedCall`](super::shared::SharedCall)); the options
+/// are read from the site.
 #[derive(Clone, Copy)]
 pub(crate) struct Dyn {
-    callee: &'static Callee,
+    site: &'static Site,
     local: &'static LocalKey<Local>,
 }
 
 impl Dyn {
     #[inline(always)]
-    pub(crate) fn new(callee: &'static Callee, local: &'static LocalKey<Local>) -> Dyn {
-        Dyn { callee, local }
+    pub(crate) fn new(site: &'static Site, local: &'static LocalKey<Local>) -> Dyn {
+        Dyn { site, local }
     }
 }
 
 impl Reach for Dyn {
     #[inline(always)]
-    fn callee(self) -> &'static Callee {
-        self.callee
+    fn site(self) -> &'static Site {
+        self.site
+    }
+
+    #[inline(always)]
+    fn config(self) -> Config {
+        self.site.config()
     }
 
     #[inline(always)]
@@ -121,5 +134,5 @@ pub(crate) fn reach<K: Key>() -> impl Reach {
 #[inline(always)]
 #[cfg(debug_assertions)]
 pub(crate) fn reach<K: Key>() -> impl Reach {
-    Dyn::new(K::callee(), K::local())
+    Dyn::new(K::callee().site, K::local())
 }

@@ -6,7 +6,7 @@
 //! instrumented function gets its own copy of its methods (and of their
 //! drop glue): that is what lets an optimised build fold the function's
 //! options into constants. In a dev build nothing folds, and the copies
-//! only cost compile time and code. [`SharedCall`] holds the callee and the
+//! only cost compile time and code. [`SharedCall`] holds the site and the
 //! thread-local as values instead: it is not generic, its methods are
 //! compiled once, in this crate, and an instrumented function only calls
 //! them. Both guards record exactly the same things (the generated code is
@@ -17,10 +17,11 @@ use std::hash::Hash;
 use std::mem::ManuallyDrop;
 use std::thread::LocalKey;
 
-use super::reach::{Callee, Dyn, Reach};
+use super::reach::{Dyn, Reach};
 use super::{begin_or_panic, end, note_key, try_begin, unfinished, Begun};
 use crate::depth::Local;
 use crate::overflow::DepthExceeded;
+use crate::site::Site;
 use crate::stats::tally::key_hash;
 use crate::stats::Outcome;
 
@@ -33,13 +34,14 @@ pub struct SharedCall {
 }
 
 impl SharedCall {
-    /// Enters a call of the function `callee` and `local` belong to;
-    /// panics with the [`DepthExceeded`] message when `max_depth` is
-    /// exceeded, located where the generated code calls this.
+    /// Enters a call of the function `site` and `local` belong to (its
+    /// options are read from the site); panics with the [`DepthExceeded`]
+    /// message when `max_depth` is exceeded, located where the generated
+    /// code calls this.
     #[must_use]
     #[track_caller]
-    pub fn enter(callee: &'static Callee, local: &'static LocalKey<Local>) -> SharedCall {
-        let reach = Dyn::new(callee, local);
+    pub fn enter(site: &'static Site, local: &'static LocalKey<Local>) -> SharedCall {
+        let reach = Dyn::new(site, local);
         let (begun, start) = begin_or_panic(reach, true);
         SharedCall {
             begun,
@@ -55,10 +57,10 @@ impl SharedCall {
     ///
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     pub fn try_enter(
-        callee: &'static Callee,
+        site: &'static Site,
         local: &'static LocalKey<Local>,
     ) -> Result<SharedCall, DepthExceeded> {
-        let reach = Dyn::new(callee, local);
+        let reach = Dyn::new(site, local);
         let (begun, start) = try_begin(reach, true)?;
         Ok(SharedCall {
             begun,

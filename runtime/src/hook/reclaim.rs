@@ -160,7 +160,7 @@ pub(crate) struct Entered {
 
 /// Enters a call (see the module documentation): what a slot's layered
 /// call does in two steps, so that its common case calls nothing.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 fn enter() -> Entered {
     match enter_outermost() {
         Ok(entered) => entered,
