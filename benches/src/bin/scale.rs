@@ -17,7 +17,12 @@
 //!   two decades and more);
 //! * the first pass over the functions (registration, first blocks).
 //!
-//! `cargo run --release -p instrument-once-benches --bin scale -- [--functions N] [--release] [--keep]`
+//! Compile times are the fastest of `--builds K` timed builds (default 3)
+//! of each crate, taken in rounds that visit every flavour and size in
+//! turn: on a shared machine a slow minute then slows one build of each,
+//! not every build of one flavour.
+//!
+//! `cargo run --release -p instrument-once-benches --bin scale -- [--functions N] [--builds K] [--release]`
 //!
 //! The crates are generated under `target/scale/`, with this workspace's
 //! `Cargo.lock` (the same dependency versions) and their own target
@@ -33,12 +38,15 @@ const THREADS: usize = 8;
 
 struct Options {
     functions: usize,
+    /// Timed builds of each crate; the fastest counts.
+    builds: usize,
     release: bool,
 }
 
 fn options() -> Options {
     let mut options = Options {
         functions: 2000,
+        builds: 3,
         release: false,
     };
     let mut args = std::env::args().skip(1);
@@ -49,6 +57,13 @@ fn options() -> Options {
                     .next()
                     .and_then(|n| n.parse().ok())
                     .expect("--functions N");
+            }
+            "--builds" => {
+                options.builds = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n > 0)
+                    .expect("--builds K (K >= 1)");
             }
             "--release" => options.release = true,
             other => panic!("unknown argument {other}"),
@@ -158,31 +173,25 @@ fn manifest(flavour: &str, workspace: &Path) -> String {
     )
 }
 
-/// Seconds a build of the crate itself takes (its dependencies built).
-fn build(dir: &Path, target: &Path, release: bool) -> f64 {
+/// Writes `source` as the crate's `main.rs` and builds it: the seconds the
+/// build takes (only the crate itself once its dependencies are built).
+fn build(dir: &Path, target: &Path, release: bool, source: &str) -> f64 {
+    std::fs::write(dir.join("src/main.rs"), source).unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let run = || {
-        let mut cmd = Command::new(&cargo);
-        cmd.arg("build").arg("--quiet");
-        if release {
-            cmd.arg("--release");
-        }
-        let t0 = Instant::now();
-        let status = cmd
-            .current_dir(dir)
-            .env("CARGO_TARGET_DIR", target)
-            .env("CARGO_INCREMENTAL", "0")
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building {}", dir.display());
-        t0.elapsed().as_secs_f64()
-    };
-    run();
-    // Again with only the crate itself out of date.
-    let main = dir.join("src/main.rs");
-    let text = std::fs::read_to_string(&main).unwrap();
-    std::fs::write(&main, text).unwrap();
-    run()
+    let mut cmd = Command::new(&cargo);
+    cmd.arg("build").arg("--quiet");
+    if release {
+        cmd.arg("--release");
+    }
+    let t0 = Instant::now();
+    let status = cmd
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO_INCREMENTAL", "0")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {}", dir.display());
+    t0.elapsed().as_secs_f64()
 }
 
 /// The size of an ELF64 file's `.text` section.
@@ -216,24 +225,77 @@ struct Measured {
     grown: f64,
 }
 
-/// Builds, runs and measures one flavour (under `root`).
-fn measure(flavour: &str, options: &Options, workspace: &Path, root: &Path) -> Measured {
-    let n = options.functions;
-    let target = root.join("target");
-    let dir = root.join(flavour);
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(dir.join("Cargo.toml"), manifest(flavour, workspace)).unwrap();
-    std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    let profile = if options.release { "release" } else { "debug" };
-    let binary = target.join(profile).join(format!("scale-{flavour}"));
-    std::fs::write(dir.join("src/main.rs"), source(flavour, n / 2)).unwrap();
-    eprintln!("building {flavour} ({} functions)", n / 2);
-    let half_compile_s = build(&dir, &target, options.release);
-    let half_text = text_size(&binary);
-    std::fs::write(dir.join("src/main.rs"), source(flavour, n)).unwrap();
-    eprintln!("building {flavour} ({n} functions)");
-    let compile_s = build(&dir, &target, options.release);
-    let out = Command::new(&binary)
+/// One flavour's crate (under `root`).
+struct Crate {
+    flavour: &'static str,
+    dir: PathBuf,
+    target: PathBuf,
+    binary: PathBuf,
+    /// The sources of N/2 and N functions.
+    sources: [String; 2],
+}
+
+impl Crate {
+    /// Writes the crate and builds it once, its dependencies with it.
+    fn new(flavour: &'static str, options: &Options, workspace: &Path, root: &Path) -> Crate {
+        let n = options.functions;
+        let target = root.join("target");
+        let dir = root.join(flavour);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), manifest(flavour, workspace)).unwrap();
+        std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        let profile = if options.release { "release" } else { "debug" };
+        let binary = target.join(profile).join(format!("scale-{flavour}"));
+        let sources = [source(flavour, n / 2), source(flavour, n)];
+        eprintln!("building {flavour} and its dependencies");
+        build(&dir, &target, options.release, &sources[0]);
+        Crate {
+            flavour,
+            dir,
+            target,
+            binary,
+            sources,
+        }
+    }
+}
+
+/// Times `options.builds` builds of each crate at N/2 and at N functions,
+/// in rounds, then runs each crate's N-function binary.
+fn measure(crates: &[Crate], options: &Options) -> Vec<Measured> {
+    let mut fastest = vec![[f64::INFINITY; 2]; crates.len()];
+    let mut text = vec![[0; 2]; crates.len()];
+    for round in 1..=options.builds {
+        eprintln!("timed builds, round {round} of {}", options.builds);
+        for (c, krate) in crates.iter().enumerate() {
+            for (size, source) in krate.sources.iter().enumerate() {
+                let s = build(&krate.dir, &krate.target, options.release, source);
+                fastest[c][size] = fastest[c][size].min(s);
+                text[c][size] = text_size(&krate.binary);
+            }
+        }
+    }
+    crates
+        .iter()
+        .enumerate()
+        .map(|(c, krate)| {
+            let (first_pass_ns, grown) = run(krate);
+            Measured {
+                compile_s: fastest[c][1],
+                text: text[c][1],
+                half_compile_s: fastest[c][0],
+                half_text: text[c][0],
+                first_pass_ns,
+                grown,
+            }
+        })
+        .collect()
+}
+
+/// Runs a crate's binary (built last with N functions): the first pass's
+/// nanoseconds and the memory it grew by.
+fn run(krate: &Crate) -> (f64, f64) {
+    eprintln!("running {}", krate.flavour);
+    let out = Command::new(&krate.binary)
         .arg(THREADS.to_string())
         .output()
         .expect("the generated binary runs");
@@ -247,14 +309,7 @@ fn measure(flavour: &str, options: &Options, workspace: &Path, root: &Path) -> M
         .split_whitespace()
         .map(|x| x.parse().unwrap())
         .collect();
-    Measured {
-        compile_s,
-        text: text_size(&binary),
-        half_compile_s,
-        half_text,
-        first_pass_ns: v[0],
-        grown: v[2] - v[1],
-    }
+    (v[0], v[2] - v[1])
 }
 
 fn main() {
@@ -262,21 +317,23 @@ fn main() {
     let workspace = workspace();
     let root = workspace.join("target/scale");
     let n = options.functions;
-    let measured: Vec<Measured> = FLAVOURS
+    let crates: Vec<Crate> = FLAVOURS
         .iter()
-        .map(|flavour| measure(flavour, &options, &workspace, &root))
+        .map(|flavour| Crate::new(flavour, &options, &workspace, &root))
         .collect();
+    let measured = measure(&crates, &options);
     #[allow(clippy::cast_precision_loss)]
     let per = |bytes: f64, count: usize| bytes / count as f64;
     let bare = &measured[0];
     println!(
-        "\n{n} functions, {} profile{}, {THREADS} threads\n",
+        "\n{n} functions, {} profile{}, {THREADS} threads, fastest of {} builds\n",
         if options.release { "release" } else { "dev" },
         if options.release {
             ""
         } else {
             " (debug = false)"
-        }
+        },
+        options.builds
     );
     println!("| | bare | tracing::instrument | instrument_once | ours / tracing |");
     println!("|---|---:|---:|---:|---:|");
