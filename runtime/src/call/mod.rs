@@ -153,19 +153,15 @@ pub(crate) fn note_key(local: &'static LocalKey<Local>, request: u32, hash: u64)
     }
 }
 
-/// The `ctl` bits the inlined path reads.
-const READY_MASK: u32 = Site::REGISTERED | Site::ENABLED | Site::CALLED | Site::CALLED_OFF;
-/// Bit `m` is set when `ctl & READY_MASK == m` needs no slow path: the site
-/// is registered, and a call in its present state (enabled or not) was
-/// noted before.
-const READY_SET: u64 = {
-    const R: u32 = Site::REGISTERED;
-    const E: u32 = Site::ENABLED;
-    const C: u32 = Site::CALLED;
-    const O: u32 = Site::CALLED_OFF;
-    1 << (R | E | C) | 1 << (R | E | C | O) | 1 << (R | O) | 1 << (R | C | O)
-};
-const _: () = assert!(READY_MASK < 64);
+/// `ctl & READY_ON_MASK == READY_ON`: the site is registered and enabled,
+/// and an enabled call was noted before; the inlined path goes on, knowing
+/// the site is enabled.
+const READY_ON_MASK: u32 = Site::REGISTERED | Site::ENABLED | Site::CALLED;
+const READY_ON: u32 = READY_ON_MASK;
+/// `ctl & READY_OFF_MASK == READY_OFF`: registered and switched off, and a
+/// call while off was noted before. Any other state takes the slow path.
+const READY_OFF_MASK: u32 = Site::REGISTERED | Site::ENABLED | Site::CALLED_OFF;
+const READY_OFF: u32 = Site::REGISTERED | Site::CALLED_OFF;
 
 impl Begun {
     #[inline]
@@ -251,10 +247,14 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
     let cfg = reach.config();
     let site = reach.site();
     let mut ctl = site.ctl.load(Ordering::Relaxed);
-    if (READY_SET >> (ctl & READY_MASK)) & 1 == 0 {
+    let enabled = if ctl & READY_ON_MASK == READY_ON {
+        true
+    } else if ctl & READY_OFF_MASK == READY_OFF {
+        false
+    } else {
         ctl = prepare(site);
-    }
-    let enabled = ctl & Site::ENABLED != 0;
+        ctl & Site::ENABLED != 0
+    };
     if !cfg.tracks() {
         // Spans only: as cheap as `tracing::instrument`.
         return Begun::new(if enabled { Begun::SPAN } else { 0 });
