@@ -100,7 +100,7 @@ impl<K: Key> AsyncCall<K> {
         Instrumented {
             body: Some(body),
             call: self,
-            span,
+            span: SpanSlot(span),
             is_err,
         }
     }
@@ -133,19 +133,55 @@ pin_project_lite::pin_project! {
     pub struct Instrumented<F, C, K: Key> {
         #[pin]
         body: Option<F>,
+        // Before `call`: dropped right after the body, where an absent
+        // span is known to be absent (the checks fold).
+        span: SpanSlot,
         call: AsyncCall<K>,
-        span: Option<tracing::Span>,
         is_err: C,
     }
 
     impl<F, C, K: Key> PinnedDrop for Instrumented<F, C, K> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            let _entered = this.span.as_ref().map(tracing::Span::enter);
-            let mut body = this.body;
-            body.set(None);
+            let mut this = this.project();
+            // Without a span this is a store (and the body's own drop); the
+            // span's case is out of line, so the common case saves no
+            // registers.
+            if this.span.0.is_none() {
+                this.body.set(None);
+            } else {
+                drop_in_span(&mut this.span.0, this.body);
+            }
         }
     }
+}
+
+/// An instrumented future's span, if it has one. Dropping it is out of
+/// line, so an instrumented future without a span drops with no call and
+/// no saved register.
+struct SpanSlot(Option<tracing::Span>);
+
+impl Drop for SpanSlot {
+    #[inline]
+    fn drop(&mut self) {
+        // Taken, so the field's own drop sees `None` and folds away.
+        if let Some(span) = self.0.take() {
+            close(span);
+        }
+    }
+}
+
+/// Drops (closes) a span, out of line.
+#[inline(never)]
+fn close(span: tracing::Span) {
+    drop(span);
+}
+
+/// Drops an instrumented future's body inside its span, then the span.
+#[inline(never)]
+fn drop_in_span<F>(span: &mut Option<tracing::Span>, mut body: Pin<&mut Option<F>>) {
+    let span = span.take();
+    let _entered = span.as_ref().map(tracing::Span::enter);
+    body.set(None);
 }
 
 impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C, K> {
@@ -163,7 +199,7 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         } else {
             None
         };
-        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        let _entered = this.span.0.as_ref().map(tracing::Span::enter);
         let Some(body) = this.body.as_pin_mut() else {
             unreachable!("an instrumented future is polled again after it completed")
         };
