@@ -418,6 +418,12 @@ mod asyncs {
     pub mod err_ret {
         twins! { (err, ret, level = "debug") pub async fn f(x: u32) -> Result<u32, crate::Oops> { instrument_once_tests::yield_now().await; if x == 0 { Err(crate::Oops) } else { Ok(x) } } }
     }
+    pub mod drops_loudly {
+        twins! { () pub async fn f(x: u32) -> u32 { let _guard = crate::LogsOnDrop; instrument_once_tests::yield_now().await; x } }
+    }
+    pub mod drop_panics {
+        twins! { () pub async fn f(x: u32) -> u32 { let _guard = crate::PanicsOnDrop; instrument_once_tests::yield_now().await; x } }
+    }
     pub mod recursive {
         twins! { () pub fn f(n: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = u32> + Send>> { Box::pin(async move { if n == 0 { instrument_once_tests::yield_now().await; 0 } else { f(n - 1).await + 1 } }) } }
     }
@@ -452,6 +458,70 @@ fn dropped_future_closes_its_span_like_instrument() {
     let (_, lo) = record(Level::TRACE, || poll_once(Box::pin(asyncs::plain::o::f(1))));
     assert_eq!(lo, lt);
     assert!(lt.iter().any(|l| l == "close f"), "{lt:?}");
+}
+
+/// Emits an event when dropped: inside the span if the body is dropped
+/// inside it.
+pub struct LogsOnDrop;
+
+impl Drop for LogsOnDrop {
+    fn drop(&mut self) {
+        tracing::info!("body dropped");
+    }
+}
+
+/// Panics when dropped.
+pub struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a body's local panics in its drop");
+    }
+}
+
+/// Polls once (`Pending`), then drops the future; whether the drop panicked.
+fn poll_once_then_drop(fut: std::pin::Pin<Box<dyn std::future::Future<Output = u32>>>) -> bool {
+    let mut fut = fut;
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(fut))).is_err()
+}
+
+/// An unfinished future's body is dropped inside its span (its locals'
+/// drops are in the span), then the span closes, as with `instrument`; and
+/// when a local's drop panics, the span is still exited and closed.
+#[test]
+fn dropped_future_drops_its_body_inside_its_span_even_when_the_drop_panics() {
+    let lines = same!(Level::TRACE, asyncs::drops_loudly => f(1).pipe(|f| poll_once_then_drop(Box::pin(f))));
+    let dropped = lines
+        .iter()
+        .position(|l| l.contains("body dropped"))
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(
+        lines[dropped].contains("in=f"),
+        "inside the span: {lines:?}"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("close f"),
+        "{lines:?}"
+    );
+
+    let (panicked_t, lt) = record(Level::TRACE, || {
+        poll_once_then_drop(Box::pin(asyncs::drop_panics::t::f(1)))
+    });
+    let (panicked_o, lo) = record(Level::TRACE, || {
+        poll_once_then_drop(Box::pin(asyncs::drop_panics::o::f(1)))
+    });
+    assert!(panicked_t && panicked_o);
+    assert_eq!(lo, lt);
+    assert_eq!(lo.last().map(String::as_str), Some("close f"), "{lo:?}");
+    assert_eq!(
+        lo.iter().filter(|l| *l == "enter f").count(),
+        lo.iter().filter(|l| *l == "exit f").count(),
+        "{lo:?}"
+    );
 }
 
 trait Pipe: Sized {

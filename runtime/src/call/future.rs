@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
@@ -100,7 +101,7 @@ impl<K: Key> AsyncCall<K> {
         Instrumented {
             body: Some(body),
             call: self,
-            span: SpanSlot(span),
+            span: SpanSlot::new(span),
             is_err,
         }
     }
@@ -146,42 +147,56 @@ pin_project_lite::pin_project! {
             // Without a span this is a store (and the body's own drop); the
             // span's case is out of line, so the common case saves no
             // registers.
-            if this.span.0.is_none() {
+            if this.span.get().is_none() {
                 this.body.set(None);
             } else {
-                drop_in_span(&mut this.span.0, this.body);
+                drop_in_span(this.span, this.body);
             }
         }
     }
 }
 
-/// An instrumented future's span, if it has one. Dropping it is out of
-/// line, so an instrumented future without a span drops with no call and
-/// no saved register.
-struct SpanSlot(Option<tracing::Span>);
+/// An instrumented future's span, if it has one. It is closed out of line
+/// (and the field itself has no drop glue), so an instrumented future
+/// without a span drops with no call and no saved register.
+struct SpanSlot(ManuallyDrop<Option<tracing::Span>>);
+
+impl SpanSlot {
+    #[inline]
+    fn new(span: Option<tracing::Span>) -> SpanSlot {
+        SpanSlot(ManuallyDrop::new(span))
+    }
+
+    #[inline]
+    fn get(&self) -> Option<&tracing::Span> {
+        self.0.as_ref()
+    }
+
+    /// Closes the span, if any, in place, leaving `None` (which the
+    /// `ManuallyDrop` never needs to drop).
+    #[inline(never)]
+    fn close(&mut self) {
+        *self.0 = None;
+    }
+}
 
 impl Drop for SpanSlot {
     #[inline]
     fn drop(&mut self) {
-        // Taken, so the field's own drop sees `None` and folds away.
-        if let Some(span) = self.0.take() {
-            close(span);
+        if self.0.is_some() {
+            self.close();
         }
     }
 }
 
-/// Drops (closes) a span, out of line.
+/// Drops an instrumented future's body inside its span, then closes the
+/// span.
 #[inline(never)]
-fn close(span: tracing::Span) {
-    drop(span);
-}
-
-/// Drops an instrumented future's body inside its span, then the span.
-#[inline(never)]
-fn drop_in_span<F>(span: &mut Option<tracing::Span>, mut body: Pin<&mut Option<F>>) {
-    let span = span.take();
-    let _entered = span.as_ref().map(tracing::Span::enter);
+fn drop_in_span<F>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>) {
+    let entered = span.get().map(tracing::Span::enter);
     body.set(None);
+    drop(entered);
+    *span.0 = None;
 }
 
 impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C, K> {
@@ -199,7 +214,7 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         } else {
             None
         };
-        let _entered = this.span.0.as_ref().map(tracing::Span::enter);
+        let _entered = this.span.get().map(tracing::Span::enter);
         let Some(body) = this.body.as_pin_mut() else {
             unreachable!("an instrumented future is polled again after it completed")
         };
