@@ -135,7 +135,9 @@ pin_project_lite::pin_project! {
         #[pin]
         body: Option<F>,
         // Before `call`: dropped right after the body, where an absent
-        // span is known to be absent (the checks fold).
+        // span is known to be absent (the checks fold). So a cancelled
+        // call's span closes before the cancellation is counted, as a sync
+        // call's span closes before its guard records the outcome.
         span: SpanSlot,
         call: AsyncCall<K>,
         is_err: C,
