@@ -659,6 +659,14 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         let needs_value =
             !events.is_empty() || (plan.args.stats() && !ast::plainly_not_result(ret));
         let run = match mode {
+            // `-> !`: the body is the function's tail; it never returns, so
+            // there is nothing to finish (a panic is recorded by the guard's
+            // drop), and `!` cannot be written as a `let`'s type.
+            _ if matches!(ret, Some(Type::Never(_))) => quote! {
+                {
+                    #(#stmts)*
+                }
+            },
             BodyMode::Inline => inline_body(&fake, stmts, ret, needs_value.then_some(&finish)),
             BodyMode::Closure => {
                 let Handoff {

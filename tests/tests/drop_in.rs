@@ -73,6 +73,22 @@ async fn async_fails(fail: bool) -> Result<u32, Oops> {
     }
 }
 
+#[instrument_once]
+fn never_returns(countdown: u32) -> ! {
+    assert!(countdown > 0, "done");
+    never_returns(countdown - 1)
+}
+
+/// A function that never returns (`-> !`) is accepted (`tracing::instrument`
+/// does not accept it), and its calls, all of which panic here, are counted
+/// as panics.
+#[test]
+fn a_function_that_never_returns_counts_its_panics() {
+    assert!(std::panic::catch_unwind(|| never_returns(2)).is_err());
+    let s = site!(never_returns).stats();
+    assert_eq!((s.calls, s.ok, s.panics, s.in_flight), (3, 0, 3, 0));
+}
+
 /// An `async fn` returning `Err` is counted as an error, as a sync one is.
 #[test]
 fn async_errors_are_counted() {

@@ -223,7 +223,19 @@ fn located() -> u32 {
     std::panic::Location::caller().line()
 }
 
+/// A function that never returns (`tracing::instrument` does not accept
+/// `-> !`: its expansion writes `!` as a `let`'s type).
+#[instrument_once(max_depth = 8)]
+fn never_returns(countdown: u32) -> ! {
+    assert!(countdown > 0, "done");
+    never_returns(countdown - 1)
+}
+
 pub(crate) fn main() {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    assert!(std::panic::catch_unwind(|| never_returns(3)).is_err());
+    std::panic::set_hook(hook);
     assert_eq!(free(1), 2);
     assert_eq!(generic(&[1, 2], 3u8), Some(&1));
     assert_eq!(
