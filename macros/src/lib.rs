@@ -2,8 +2,8 @@
 //! crate, which re-exports it and holds the runtime it expands to; the two
 //! crates are version-locked.
 //!
-//! Stages, one module each: [`args`] parses the options, [`ast`] reads the
-//! item, [`valid`] checks misuse, [`expand`] generates code. On any error the
+//! Stages, one module each: `args` parses the options, `ast` reads the
+//! item, `valid` checks misuse, `expand` generates code. On any error the
 //! original item is emitted unchanged beside the errors, so the user sees the
 //! mistake and not a cascade of secondary errors.
 #![forbid(unsafe_code)]

@@ -5,7 +5,7 @@
 //!
 //! [`respond`] answers for any server (it takes a path and an `Accept`
 //! header and returns status, content type and body); with the `axum`
-//! feature, [`router`] is a ready `axum::Router` to merge into a service's.
+//! feature, `router` is a ready `axum::Router` to merge into a service's.
 //!
 //! ```
 //! let r = instrument_once::http::respond("/metrics?debug=1", None);

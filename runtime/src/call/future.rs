@@ -20,7 +20,7 @@ use crate::stats::Outcome;
 
 /// The state of one async call, created at the call's first poll (the
 /// preamble of the generated `async` body runs there). Sixteen bytes: what
-/// entry decided ([`Begun`]'s flags, and [`AsyncCall::POLLING`]) and the
+/// entry decided (its flags, and whether the call is inside a poll) and the
 /// clock reading, so an instrumented future is at most 16 bytes larger than
 /// `tracing::instrument`'s (`tests/future_size.rs`).
 pub struct AsyncCall<K: Key> {

@@ -4,7 +4,7 @@
 //!
 //! The attribute declares, for each function, a [`Callee`](reach::Callee) (its site,
 //! thread-local and options, in a `static` without interior mutability)
-//! and a zero-sized [`Key`] type that names it. The guards
+//! and a zero-sized [`Key`](reach::Key) type that names it. The guards
 //! ([`Call`](sync::Call), [`AsyncCall`](future::AsyncCall)) are generic over
 //! the key only to carry the callee as a constant, at no size: their
 //! methods are thin `#[inline(always)]` wrappers of the engine below. In an

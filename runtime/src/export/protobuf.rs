@@ -169,7 +169,7 @@ impl Snapshot {
     /// families of [`Snapshot::to_prometheus`], latencies with native
     /// (exponential, schema 3) buckets beside the classic ones, so a
     /// Prometheus started with `--enable-feature=native-histograms` keeps
-    /// the full resolution. [`crate::export::http`] chooses this format or
+    /// the full resolution. [`crate::http`] chooses this format or
     /// the text one from a scrape's `Accept` header.
     ///
     /// ```
