@@ -19,7 +19,7 @@
 //! uses [`SharedCall`](shared::SharedCall), a guard that holds the site
 //! and the thread-local as values and is not generic (the attribute emits
 //! both forms under `cfg(debug_assertions)`; the function then declares no
-//! key). An async function keeps its generic [`AsyncCall`](future::AsyncCall)
+//! callee and no key). An async function keeps its generic [`AsyncCall`](future::AsyncCall)
 //! in both: the key keeps its future within 16 bytes of
 //! `tracing::instrument`'s. The scale benchmark measures the code and
 //! compile time each costs. What the per-call path must not carry inline

@@ -24,8 +24,9 @@ use std::thread::LocalKey;
 use crate::depth::Local;
 use crate::site::{Config, Site};
 
-/// What the attribute declares for each function, as a `static`: its site
-/// and its options. It holds nothing mutable, so once the engine is inlined
+/// What the attribute declares for each function (each async one, and each
+/// sync one in an optimised build), as a `static`: its site and its
+/// options. It holds nothing mutable, so once the engine is inlined
 /// into the function, every field is a constant.
 #[doc(hidden)]
 #[derive(Debug)]
