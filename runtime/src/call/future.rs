@@ -240,7 +240,7 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
                     reach::<K>(),
                     counted,
                     call.start,
-                    if is_err { Outcome::Err } else { Outcome::Ok },
+                    Outcome::of_return(is_err),
                 );
             }
         }

@@ -207,6 +207,21 @@ impl Begun {
         (self.flags >> Begun::REQUEST_SHIFT) as u32
     }
 
+    /// Notes a sync call's `repeats_by` key when the call runs inside a
+    /// request (see [`Call::repeats_by`](sync::Call::repeats_by)); `local`
+    /// is the function's thread-local. Hashes the key only then.
+    #[inline(always)]
+    pub(crate) fn note_repeat_key<T: std::hash::Hash + ?Sized>(
+        &mut self,
+        local: &'static LocalKey<Local>,
+        key: &T,
+    ) {
+        let request = self.request();
+        if request & Begun::IN_REQUEST != 0 {
+            self.set_request(note_key(local, request, crate::stats::tally::key_hash(key)));
+        }
+    }
+
     /// Whether [`Begun::REPEAT`] is among the request bits: one bit test
     /// of `flags`, without shifting the bits out first.
     #[inline]

@@ -18,11 +18,10 @@ use std::mem::ManuallyDrop;
 use std::thread::LocalKey;
 
 use super::reach::{Dyn, Reach};
-use super::{begin_or_panic, end, note_key, try_begin, unfinished, Begun};
+use super::{begin_or_panic, end, try_begin, unfinished, Begun};
 use crate::depth::Local;
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
-use crate::stats::tally::key_hash;
 use crate::stats::Outcome;
 
 /// The guard of one synchronous call, not generic (see the module docs).
@@ -79,11 +78,7 @@ impl SharedCall {
     /// Notes the call's key (see
     /// [`Call::repeats_by`](super::sync::Call::repeats_by)).
     pub fn repeats_by<T: Hash + ?Sized>(&mut self, key: &T) {
-        let request = self.begun.request();
-        if request & Begun::IN_REQUEST != 0 {
-            self.begun
-                .set_request(note_key(self.reach.local(), request, key_hash(key)));
-        }
+        self.begun.note_repeat_key(self.reach.local(), key);
     }
 
     /// Records how the call returned. `is_err` is whether it returned `Err`.
@@ -94,7 +89,7 @@ impl SharedCall {
             this.reach,
             this.begun,
             this.start,
-            if is_err { Outcome::Err } else { Outcome::Ok },
+            Outcome::of_return(is_err),
         );
     }
 }

@@ -6,9 +6,8 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use super::reach::{reach, Key};
-use super::{begin_or_panic, end, note_key, try_begin, unfinished, Begun};
+use super::{begin_or_panic, end, try_begin, unfinished, Begun};
 use crate::overflow::DepthExceeded;
-use crate::stats::tally::key_hash;
 use crate::stats::Outcome;
 
 /// The guard of one synchronous call. Dropped without [`Call::finish`], it
@@ -64,11 +63,7 @@ impl<K: Key> Call<K> {
     /// earlier in the request makes this one a repeat.
     #[inline(always)]
     pub fn repeats_by<T: Hash + ?Sized>(&mut self, key: &T) {
-        let request = self.begun.request();
-        if request & Begun::IN_REQUEST != 0 {
-            self.begun
-                .set_request(note_key(K::local(), request, key_hash(key)));
-        }
+        self.begun.note_repeat_key(K::local(), key);
     }
 
     /// Records how the call returned. `is_err` is whether it returned `Err`.
@@ -80,7 +75,7 @@ impl<K: Key> Call<K> {
             reach::<K>(),
             this.begun,
             this.start,
-            if is_err { Outcome::Err } else { Outcome::Ok },
+            Outcome::of_return(is_err),
         );
     }
 }

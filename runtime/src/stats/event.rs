@@ -91,6 +91,17 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// How a call that returned ended: `Err` when `is_err` (the generated
+    /// code's classification of the returned value), else `Ok`.
+    #[inline]
+    pub(crate) const fn of_return(is_err: bool) -> Outcome {
+        if is_err {
+            Outcome::Err
+        } else {
+            Outcome::Ok
+        }
+    }
+
     /// Its counter.
     #[inline]
     pub(crate) const fn event(self) -> Event {
