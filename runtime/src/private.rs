@@ -21,19 +21,25 @@ pub use tracing;
 
 #[cfg(feature = "static-registry")]
 pub use crate::registry::SITES;
-#[cfg(feature = "static-registry")]
-pub use linkme;
 
 /// Lists a site for the registry. With `static-registry` this adds it to the
 /// link-time slice; otherwise the site registers itself at its first call.
+///
+/// The element goes through the macro `linkme` generates with the slice's
+/// declaration (what its element attribute expands to, less that
+/// attribute's own proc-macro call and its type-check function): the
+/// static's type is written here, always `&Site`, the slice's element type.
+/// Measured at 2,000 functions, a dev build checks two items fewer per
+/// function and makes one proc-macro call fewer.
 #[cfg(feature = "static-registry")]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __io_register_site {
     ($site:ident) => {
-        #[$crate::__private::linkme::distributed_slice($crate::__private::SITES)]
-        #[linkme(crate = $crate::__private::linkme)]
-        static __IO_SITE_REF: &$crate::__private::Site = &$site;
+        $crate::__private::SITES! {
+            #![linkme_macro = $crate::__private::SITES]
+            static __IO_SITE_REF: &$crate::__private::Site = &$site;
+        }
     };
 }
 
