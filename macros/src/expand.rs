@@ -94,8 +94,9 @@ impl Plan<'_> {
     /// The `static __IO_SITE` and its registration.
     fn site(&self, p: &TokenStream, sig: &syn::Signature, asyncness: bool) -> TokenStream {
         let fn_name = &sig.ident.to_string();
-        // A sync function names its callee and key only in an optimised
-        // build (see `Plan::entered`).
+        // A sync function names its callee, key and thread-local only in an
+        // optimised build (see `Plan::entered`): in a build with debug
+        // assertions its guard finds its state in the thread's table.
         let key_cfg = if asyncness {
             TokenStream::new()
         } else {
@@ -136,6 +137,7 @@ impl Plan<'_> {
                 config: #config,
             });
             #p::register_site!(__IO_SITE);
+            #key_cfg
             #p::thread_local! {
                 static __IO_LOCAL: #p::Local = const { #p::Local::new() };
             }
@@ -419,7 +421,7 @@ impl Plan<'_> {
         // A sync call's guard: generic over the key in an optimised build
         // (the options fold into constants), shared by every function in a
         // build with debug assertions (compiled once: see `SharedCall`).
-        let shared = let_call(&quote!(SharedCall), quote!(&__IO_SITE, &__IO_LOCAL));
+        let shared = let_call(&quote!(SharedCall), quote!(&__IO_SITE));
         quote! {
             #[cfg(not(debug_assertions))]
             #generic

@@ -76,7 +76,7 @@ impl<K: Key> AsyncCall<K> {
     #[inline(always)]
     pub fn repeats_by<T: Hash + ?Sized>(&mut self, key: &T) {
         if self.has(Begun::IN_REQUEST) {
-            self.flags |= note_key(K::local(), self.flags, key_hash(key));
+            self.flags |= note_key(reach::<K>().local(), self.flags, key_hash(key));
         }
     }
 
@@ -273,7 +273,6 @@ impl<R: Reach> PollGuard<R> {
                     chain.push(site.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT);
                 Some((chain, depth, len_before))
             })
-            .ok()
             .flatten();
         PollGuard { entered, reach }
     }

@@ -48,9 +48,8 @@ use std::sync::atomic::Ordering;
 
 use self::reach::Reach;
 use crate::clock;
-use std::thread::LocalKey;
 
-use crate::depth::{max_total_depth, Attached, Chain, Local};
+use crate::depth::{max_total_depth, Attached, Chain, LocalAt};
 use crate::overflow::{exceeded, DepthExceeded};
 use crate::site::{Config, Site};
 use crate::stats::{timing, Outcome, Tally};
@@ -137,7 +136,7 @@ fn attribute(chain: &Chain, site: &Site) -> u32 {
 /// had the same key.
 #[cold]
 #[inline(never)]
-pub(crate) fn note_key(local: &'static LocalKey<Local>, request: u32, hash: u64) -> u32 {
+pub(crate) fn note_key(local: LocalAt, request: u32, hash: u64) -> u32 {
     let repeat = local
         .try_with(|l| {
             l.attached
@@ -211,11 +210,7 @@ impl Begun {
     /// request (see [`Call::repeats_by`](sync::Call::repeats_by)); `local`
     /// is the function's thread-local. Hashes the key only then.
     #[inline(always)]
-    pub(crate) fn note_repeat_key<T: std::hash::Hash + ?Sized>(
-        &mut self,
-        local: &'static LocalKey<Local>,
-        key: &T,
-    ) {
+    pub(crate) fn note_repeat_key<T: std::hash::Hash + ?Sized>(&mut self, local: LocalAt, key: &T) {
         let request = self.request();
         if request & Begun::IN_REQUEST != 0 {
             self.set_request(note_key(local, request, crate::stats::tally::key_hash(key)));
@@ -279,7 +274,7 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
     }
     let key = reach.local();
     // The closure fills `begun` in place: returning it through `try_with`'s
-    // `Result` made the compiler copy it through memory.
+    // result made the compiler copy it through memory.
     let mut begun = Begun::new(Begun::TRACKED);
     let reached = key.try_with(|local| {
         let Some(Attached { chain, block }) = local.attached(site, key) else {
@@ -340,7 +335,7 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
         }
         true
     });
-    if reached == Ok(true) {
+    if reached == Some(true) {
         begun
     } else {
         untracked(site, cfg, enabled)
@@ -408,7 +403,7 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
         }
         true
     });
-    if done != Ok(true) && flags & Begun::COUNTED != 0 {
+    if done != Some(true) && flags & Begun::COUNTED != 0 {
         site.stats.finish_shared(outcome, elapsed);
     }
 }
@@ -478,16 +473,11 @@ pub(crate) fn unfinished() -> Outcome {
 /// Counts an overflow and builds its error.
 #[cold]
 #[inline(never)]
-fn overflowed(
-    site: &'static Site,
-    cfg: Config,
-    local: &'static std::thread::LocalKey<crate::depth::Local>,
-) -> DepthExceeded {
+fn overflowed(site: &'static Site, cfg: Config, local: LocalAt) -> DepthExceeded {
     if site.ctl.load(Ordering::Relaxed) & Site::ENABLED != 0
         && cfg.stats
         && local
             .try_with(|l| l.attached(site, local).map(|a| a.block.overflow()))
-            .ok()
             .flatten()
             .is_none()
     {

@@ -21,7 +21,7 @@
 use std::marker::PhantomData;
 use std::thread::LocalKey;
 
-use crate::depth::Local;
+use crate::depth::{Local, LocalAt};
 use crate::site::{Config, Site};
 
 /// What the attribute declares for each function (each async one, and each
@@ -56,8 +56,8 @@ pub(crate) trait Reach: Copy + 'static {
     fn site(self) -> &'static Site;
     /// The function's options.
     fn config(self) -> Config;
-    /// The function's thread-local.
-    fn local(self) -> &'static LocalKey<Local>;
+    /// Where the function's thread-local state is.
+    fn local(self) -> LocalAt;
 }
 
 /// The key as constants (optimised builds).
@@ -84,23 +84,24 @@ impl<K: Key> Reach for Const<K> {
     }
 
     #[inline(always)]
-    fn local(self) -> &'static LocalKey<Local> {
-        K::local()
+    fn local(self) -> LocalAt {
+        LocalAt::Own(K::local())
     }
 }
 
-/// The site and thread-local as values (the guards of a build with debug
-/// assertions, and [`SharedCall`](super::shared::SharedCall)); the options
-/// are read from the site.
+/// The site and where its thread-local state is, as values (the guards of
+/// a build with debug assertions, and
+/// [`SharedCall`](super::shared::SharedCall), which finds the state in the
+/// thread's table); the options are read from the site.
 #[derive(Clone, Copy)]
 pub(crate) struct Dyn {
     site: &'static Site,
-    local: &'static LocalKey<Local>,
+    local: LocalAt,
 }
 
 impl Dyn {
     #[inline(always)]
-    pub(crate) fn new(site: &'static Site, local: &'static LocalKey<Local>) -> Dyn {
+    pub(crate) fn new(site: &'static Site, local: LocalAt) -> Dyn {
         Dyn { site, local }
     }
 }
@@ -117,7 +118,7 @@ impl Reach for Dyn {
     }
 
     #[inline(always)]
-    fn local(self) -> &'static LocalKey<Local> {
+    fn local(self) -> LocalAt {
         self.local
     }
 }
@@ -135,5 +136,5 @@ pub(crate) fn reach<K: Key>() -> impl Reach {
 #[inline(always)]
 #[cfg(debug_assertions)]
 pub(crate) fn reach<K: Key>() -> impl Reach {
-    Dyn::new(K::callee().site, K::local())
+    Dyn::new(K::callee().site, LocalAt::Own(K::local()))
 }

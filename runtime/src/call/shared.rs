@@ -6,20 +6,21 @@
 //! instrumented function gets its own copy of its methods (and of their
 //! drop glue): that is what lets an optimised build fold the function's
 //! options into constants. In a dev build nothing folds, and the copies
-//! only cost compile time and code. [`SharedCall`] holds the site and the
-//! thread-local as values instead: it is not generic, its methods are
-//! compiled once, in this crate, and an instrumented function only calls
-//! them. Both guards record exactly the same things (the generated code is
+//! only cost compile time and code. [`SharedCall`] holds the site as a
+//! value instead: it is not generic, its methods are compiled once, in this
+//! crate, and an instrumented function only calls them. It finds the
+//! function's thread-local state in the thread's table by the site's
+//! registry index, so the function declares no thread-local either (see
+//! [`crate::depth`]'s `LocalAt`). Both guards record exactly the same things (the generated code is
 //! the same but for the type); the scale benchmark measures what this
 //! saves.
 
 use std::hash::Hash;
 use std::mem::ManuallyDrop;
-use std::thread::LocalKey;
 
 use super::reach::{Dyn, Reach};
 use super::{begin_or_panic, end, try_begin, unfinished, Begun};
-use crate::depth::Local;
+use crate::depth::LocalAt;
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
 use crate::stats::Outcome;
@@ -33,14 +34,14 @@ pub struct SharedCall {
 }
 
 impl SharedCall {
-    /// Enters a call of the function `site` and `local` belong to (its
+    /// Enters a call of the function `site` belongs to (its
     /// options are read from the site); panics with the [`DepthExceeded`]
     /// message when `max_depth` is exceeded, located where the generated
     /// code calls this.
     #[must_use]
     #[track_caller]
-    pub fn enter(site: &'static Site, local: &'static LocalKey<Local>) -> SharedCall {
-        let reach = Dyn::new(site, local);
+    pub fn enter(site: &'static Site) -> SharedCall {
+        let reach = Dyn::new(site, LocalAt::Table(site));
         let (begun, start) = begin_or_panic(reach, true);
         SharedCall {
             begun,
@@ -55,11 +56,8 @@ impl SharedCall {
     /// # Errors
     ///
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
-    pub fn try_enter(
-        site: &'static Site,
-        local: &'static LocalKey<Local>,
-    ) -> Result<SharedCall, DepthExceeded> {
-        let reach = Dyn::new(site, local);
+    pub fn try_enter(site: &'static Site) -> Result<SharedCall, DepthExceeded> {
+        let reach = Dyn::new(site, LocalAt::Table(site));
         let (begun, start) = try_begin(reach, true)?;
         Ok(SharedCall {
             begun,

@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
-use super::reach::{reach, Key};
+use super::reach::{reach, Key, Reach};
 use super::{begin_or_panic, end, try_begin, unfinished, Begun};
 use crate::overflow::DepthExceeded;
 use crate::stats::Outcome;
@@ -63,7 +63,7 @@ impl<K: Key> Call<K> {
     /// earlier in the request makes this one a repeat.
     #[inline(always)]
     pub fn repeats_by<T: Hash + ?Sized>(&mut self, key: &T) {
-        self.begun.note_repeat_key(K::local(), key);
+        self.begun.note_repeat_key(reach::<K>().local(), key);
     }
 
     /// Records how the call returned. `is_err` is whether it returned `Err`.

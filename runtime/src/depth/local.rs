@@ -1,8 +1,19 @@
 //! A function's thread-local: its depth on this thread's chain, and this
 //! thread's chain and counter block, attached together at the thread's
 //! first call of the function.
+//!
+//! A function's [`Local`] lives in one of two places ([`LocalAt`]): in a
+//! thread-local the attribute declares for the function (an optimised
+//! build, and every async function), reached with one direct thread-local
+//! load; or, for a sync function in a build with debug assertions, in this
+//! thread's *table*, indexed by the site's registry index. The table costs a
+//! lookup per access, which a dev build does not mind; in exchange the
+//! function declares no thread-local, which is seven items for the compiler
+//! to check in every function (std's `thread_local!` expansion), the
+//! largest part of what the attribute added to a dev build's compile time.
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::Ordering;
 use std::thread::LocalKey;
 
 use super::chain::{give_back, take_chain, Chain};
@@ -40,29 +51,29 @@ impl Local {
         }
     }
 
-    /// This thread's chain and block of `site`'s counters; `key` is the
-    /// thread-local that holds `self`. `None` once the thread's own
+    /// This thread's chain and block of `site`'s counters; `at` is where
+    /// `self` lives. `None` once the thread's own
     /// thread-locals are being destroyed: then the call runs without depth
     /// bookkeeping and counts in the site's shared counters.
     #[inline]
-    pub(crate) fn attached(
-        &self,
-        site: &'static Site,
-        key: &'static LocalKey<Local>,
-    ) -> Option<Attached> {
+    pub(crate) fn attached(&self, site: &'static Site, at: LocalAt) -> Option<Attached> {
         match self.attached.get() {
             Some(attached) => Some(attached),
-            None => self.attach(site, key),
+            None => self.attach(site, at),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn attach(&self, site: &'static Site, key: &'static LocalKey<Local>) -> Option<Attached> {
+    fn attach(&self, site: &'static Site, at: LocalAt) -> Option<Attached> {
         OWNED
             .try_with(|owned| {
                 let chain = owned.chain_or_take();
-                owned.keys.borrow_mut().push(key);
+                if let LocalAt::Own(key) = at {
+                    owned.keys.borrow_mut().push(key);
+                }
+                // (A table entry is the thread's own: `Owned`'s drop
+                // unhooks every entry.)
                 let attached = Attached {
                     chain,
                     block: site.stats.new_block(),
@@ -80,11 +91,66 @@ impl Default for Local {
     }
 }
 
-/// What a thread holds: its chain, and the thread-locals pointing at it
-/// (each also holding a block).
+/// Where a call finds its function's [`Local`] (see the module docs).
+#[derive(Clone, Copy)]
+pub(crate) enum LocalAt {
+    /// The function's own thread-local, declared by the attribute.
+    Own(&'static LocalKey<Local>),
+    /// The site's entry in this thread's table.
+    Table(&'static Site),
+}
+
+impl LocalAt {
+    /// Runs `f` on this thread's [`Local`] of the function; `None` once the
+    /// thread's thread-locals are being destroyed (then a call runs without
+    /// depth bookkeeping and counts in the site's shared counters), and for
+    /// a table entry also when the site has no registry index or the table
+    /// is being resized by a caller further up this thread's stack.
+    #[allow(clippy::inline_always)] // on every call's path: must fold to `Own`'s access
+    #[inline(always)]
+    pub(crate) fn try_with<R>(self, f: impl FnOnce(&Local) -> R) -> Option<R> {
+        match self {
+            LocalAt::Own(key) => key.try_with(f).ok(),
+            LocalAt::Table(site) => with_table_entry(site, f),
+        }
+    }
+}
+
+/// Runs `f` on `site`'s entry in this thread's table, making the table
+/// long enough first.
+#[inline(never)]
+fn with_table_entry<R>(site: &'static Site, f: impl FnOnce(&Local) -> R) -> Option<R> {
+    let ctl = site.ctl.load(Ordering::Acquire);
+    let index = ctl >> Site::INDEX_SHIFT;
+    // An index is only written with `REGISTERED`; `INDEX_MAX` names no site.
+    if ctl & Site::REGISTERED == 0 || index == Site::INDEX_MAX {
+        return None;
+    }
+    let index = index as usize;
+    OWNED
+        .try_with(|owned| {
+            if owned.table.try_borrow().ok()?.len() <= index {
+                owned
+                    .table
+                    .try_borrow_mut()
+                    .ok()?
+                    .resize_with(index + 1, Local::new);
+            }
+            // Shared borrows nest: `f` may reach another entry (it never
+            // calls user code, so it never makes the table grow).
+            let table = owned.table.try_borrow().ok()?;
+            Some(f(&table[index]))
+        })
+        .ok()
+        .flatten()
+}
+
+/// What a thread holds: its chain, the thread-locals pointing at it (each
+/// also holding a block), and its table of [`Local`]s by site index.
 pub(super) struct Owned {
     pub(super) chain: Cell<Option<&'static Chain>>,
     keys: RefCell<Vec<&'static LocalKey<Local>>>,
+    table: RefCell<Vec<Local>>,
 }
 
 impl Owned {
@@ -122,6 +188,11 @@ impl Drop for Owned {
                 }
             });
         }
+        for local in self.table.get_mut().iter() {
+            if let Some(attached) = local.attached.take() {
+                attached.block.release();
+            }
+        }
         if let Some(chain) = self.chain.take() {
             give_back(chain);
         }
@@ -134,6 +205,80 @@ thread_local! {
         Owned {
             chain: Cell::new(None),
             keys: RefCell::new(Vec::new()),
+            table: RefCell::new(Vec::new()),
         }
     };
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::LocalAt;
+    use crate::site::{Config, Meta, Site};
+
+    fn meta(name: &'static str) -> Meta {
+        Meta {
+            name,
+            qualified_name: name,
+            module_path: "table_tests",
+            target: "table_tests",
+            file: file!(),
+            line: line!(),
+            level: tracing::Level::INFO,
+            method: false,
+            config: Config {
+                max_depth: 0,
+                outermost: false,
+                timing: false,
+                stats: true,
+                repeats: false,
+            },
+        }
+    }
+
+    fn leaked_site(name: &'static str) -> &'static Site {
+        Box::leak(Box::new(Site::new(meta(name))))
+    }
+
+    #[test]
+    fn a_site_without_a_registry_index_has_no_table_entry() {
+        let site = leaked_site("table_tests::unregistered");
+        assert!(LocalAt::Table(site).try_with(|_| ()).is_none());
+        site.ensure_registered();
+        assert!(LocalAt::Table(site).try_with(|_| ()).is_some());
+    }
+
+    #[test]
+    fn a_table_entry_keeps_its_state_per_thread() {
+        let site = leaked_site("table_tests::kept");
+        site.ensure_registered();
+        let at = LocalAt::Table(site);
+        at.try_with(|local| local.depth.set(5)).unwrap();
+        assert_eq!(at.try_with(|local| local.depth.get()), Some(5));
+        let elsewhere = std::thread::spawn(move || at.try_with(|local| local.depth.get()))
+            .join()
+            .unwrap();
+        assert_eq!(elsewhere, Some(0), "another thread has its own entry");
+    }
+
+    #[test]
+    fn growing_the_table_from_inside_an_entry_is_refused_not_a_panic() {
+        std::thread::spawn(|| {
+            let first = leaked_site("table_tests::first");
+            first.ensure_registered();
+            let later = leaked_site("table_tests::later");
+            later.ensure_registered();
+            let inner = LocalAt::Table(first)
+                .try_with(|_| {
+                    // `later`'s index is past the end of this thread's
+                    // table, which is borrowed right now.
+                    LocalAt::Table(later).try_with(|_| ())
+                })
+                .unwrap();
+            assert!(inner.is_none());
+            // Once the outer access is over, the table grows.
+            assert!(LocalAt::Table(later).try_with(|_| ()).is_some());
+        })
+        .join()
+        .unwrap();
+    }
 }

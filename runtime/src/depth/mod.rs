@@ -3,13 +3,16 @@
 //!
 //! # Design
 //!
-//! Every instrumented function has its own thread-local (a [`Local`] the
-//! attribute declares next to the function's site, so the access compiles to
-//! a direct thread-local load in the function's own crate) holding the
-//! function's depth on this thread's chain and, attached at the thread's
-//! first call of the function, this thread's [`Chain`] and this thread's
-//! block of the function's counters. "How deep is this function here" is one
-//! thread-local read.
+//! Every instrumented function has its own thread-local state (a [`Local`])
+//! holding the function's depth on this thread's chain and, attached at the
+//! thread's first call of the function, this thread's [`Chain`] and this
+//! thread's block of the function's counters. In an optimised build (and for
+//! every async function) the attribute declares it as a thread-local next to
+//! the function's site, so the access compiles to a direct thread-local load
+//! in the function's own crate: "how deep is this function here" is one
+//! thread-local read. A sync function in a build with debug assertions finds
+//! it in a per-thread table by the site's registry index instead (see
+//! `local.rs`): a dev build then compiles no thread-local per function.
 //!
 //! A [`Chain`] is the thread's total number of active instrumented calls and
 //! their sites, outermost first, in fixed capacity: the [`HEAD`](chain::HEAD) outermost
@@ -53,4 +56,4 @@ pub use ceiling::ENV_MAX_TOTAL_DEPTH;
 pub use ceiling::{max_total_depth, set_max_total_depth, DEFAULT_MAX_TOTAL_DEPTH};
 pub(crate) use chain::{recorded_chain, Chain};
 pub use local::Local;
-pub(crate) use local::{held_chain, this_chain, Attached};
+pub(crate) use local::{held_chain, this_chain, Attached, LocalAt};
