@@ -20,7 +20,10 @@
 //! Compile times are the fastest of `--builds K` timed builds (default 3)
 //! of each crate, taken in rounds that visit every flavour and size in
 //! turn: on a shared machine a slow minute then slows one build of each,
-//! not every build of one flavour.
+//! not every build of one flavour. Each build is timed twice: wall time,
+//! and the CPU time (user and system) of the build's processes, which a
+//! busy machine disturbs much less (it also counts LLVM's work on every
+//! core, so it is larger than the wall time).
 //!
 //! `cargo run --release -p instrument-once-benches --bin scale -- [--functions N] [--builds K] [--release]`
 //!
@@ -173,9 +176,36 @@ fn manifest(flavour: &str, workspace: &Path) -> String {
     )
 }
 
-/// Writes `source` as the crate's `main.rs` and builds it: the seconds the
+/// The CPU seconds (user and system) this process's waited-for children
+/// and their descendants have used so far (`/proc/self/stat`'s `cutime` and
+/// `cstime`, in the kernel's fixed 100 ticks a second); 0 where that file
+/// is missing.
+fn children_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the
+    // third: `cutime` is the 16th, `cstime` the 17th.
+    let after_name = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(13)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = ticks as f64 / 100.0;
+    seconds
+}
+
+/// The wall and CPU seconds of one build.
+#[derive(Clone, Copy)]
+struct Timed {
+    wall_s: f64,
+    cpu_s: f64,
+}
+
+/// Writes `source` as the crate's `main.rs` and builds it: the time the
 /// build takes (only the crate itself once its dependencies are built).
-fn build(dir: &Path, target: &Path, release: bool, source: &str) -> f64 {
+fn build(dir: &Path, target: &Path, release: bool, source: &str) -> Timed {
     std::fs::write(dir.join("src/main.rs"), source).unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(&cargo);
@@ -183,6 +213,7 @@ fn build(dir: &Path, target: &Path, release: bool, source: &str) -> f64 {
     if release {
         cmd.arg("--release");
     }
+    let cpu0 = children_cpu_s();
     let t0 = Instant::now();
     let status = cmd
         .current_dir(dir)
@@ -190,8 +221,12 @@ fn build(dir: &Path, target: &Path, release: bool, source: &str) -> f64 {
         .env("CARGO_INCREMENTAL", "0")
         .status()
         .expect("cargo runs");
+    let wall_s = t0.elapsed().as_secs_f64();
     assert!(status.success(), "building {}", dir.display());
-    t0.elapsed().as_secs_f64()
+    Timed {
+        wall_s,
+        cpu_s: children_cpu_s() - cpu0,
+    }
 }
 
 /// The size of an ELF64 file's `.text` section.
@@ -217,6 +252,7 @@ fn text_size(binary: &Path) -> u64 {
 
 struct Measured {
     compile_s: f64,
+    compile_cpu_s: f64,
     text: u64,
     /// Compile time and `.text` of the same flavour with N/2 functions.
     half_compile_s: f64,
@@ -263,13 +299,17 @@ impl Crate {
 /// in rounds, then runs each crate's N-function binary.
 fn measure(crates: &[Crate], options: &Options) -> Vec<Measured> {
     let mut fastest = vec![[f64::INFINITY; 2]; crates.len()];
+    let mut fastest_cpu = vec![f64::INFINITY; crates.len()];
     let mut text = vec![[0; 2]; crates.len()];
     for round in 1..=options.builds {
         eprintln!("timed builds, round {round} of {}", options.builds);
         for (c, krate) in crates.iter().enumerate() {
             for (size, source) in krate.sources.iter().enumerate() {
-                let s = build(&krate.dir, &krate.target, options.release, source);
-                fastest[c][size] = fastest[c][size].min(s);
+                let timed = build(&krate.dir, &krate.target, options.release, source);
+                fastest[c][size] = fastest[c][size].min(timed.wall_s);
+                if size == 1 {
+                    fastest_cpu[c] = fastest_cpu[c].min(timed.cpu_s);
+                }
                 text[c][size] = text_size(&krate.binary);
             }
         }
@@ -281,6 +321,7 @@ fn measure(crates: &[Crate], options: &Options) -> Vec<Measured> {
             let (first_pass_ns, grown) = run(krate);
             Measured {
                 compile_s: fastest[c][1],
+                compile_cpu_s: fastest_cpu[c],
                 text: text[c][1],
                 half_compile_s: fastest[c][0],
                 half_text: text[c][0],
@@ -350,6 +391,11 @@ fn main() {
     row(
         "compile time added",
         &|m| m.compile_s - bare.compile_s,
+        " s",
+    );
+    row(
+        "compile CPU time added",
+        &|m| m.compile_cpu_s - bare.compile_cpu_s,
         " s",
     );
     #[allow(clippy::cast_precision_loss)]
