@@ -138,27 +138,7 @@ impl Plan<'_> {
             });
             #p::register_site!(__IO_SITE);
             #key_cfg
-            #p::thread_local! {
-                static __IO_LOCAL: #p::Local = const { #p::Local::new() };
-            }
-            #key_cfg
-            static __IO_CALLEE: #p::Callee = #p::Callee {
-                site: &__IO_SITE,
-                config: #config,
-            };
-            #key_cfg
-            struct __IoKey;
-            #key_cfg
-            impl #p::Key for __IoKey {
-                #[inline(always)]
-                fn callee() -> &'static #p::Callee {
-                    &__IO_CALLEE
-                }
-                #[inline(always)]
-                fn local() -> &'static #p::LocalKey<#p::Local> {
-                    &__IO_LOCAL
-                }
-            }
+            #p::declare_key!(__IO_SITE, #config);
         }
     }
 

@@ -53,6 +53,39 @@ macro_rules! __io_register_site {
 
 pub use crate::__io_register_site as register_site;
 
+/// Declares what a function's guards reach it through as constants: its
+/// thread-local, its [`Callee`] (`$site` and `$config`) and the [`Key`]
+/// naming both, as the items `__IO_LOCAL`, `__IO_CALLEE` and `__IoKey`.
+/// Every async function declares them; a sync function only in an
+/// optimised build, so the attribute puts `#[cfg(not(debug_assertions))]`
+/// on this one invocation, which a dev build drops before expanding it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __io_declare_key {
+    ($site:ident, $config:expr) => {
+        $crate::__private::thread_local! {
+            static __IO_LOCAL: $crate::__private::Local = const { $crate::__private::Local::new() };
+        }
+        static __IO_CALLEE: $crate::__private::Callee = $crate::__private::Callee {
+            site: &$site,
+            config: $config,
+        };
+        struct __IoKey;
+        impl $crate::__private::Key for __IoKey {
+            #[inline(always)]
+            fn callee() -> &'static $crate::__private::Callee {
+                &__IO_CALLEE
+            }
+            #[inline(always)]
+            fn local() -> &'static $crate::__private::LocalKey<$crate::__private::Local> {
+                &__IO_LOCAL
+            }
+        }
+    };
+}
+
+pub use crate::__io_declare_key as declare_key;
+
 /// Runs a body that must be seen returning: `f` gets the function's
 /// parameter bindings as one tuple. Taking them as arguments (rather than
 /// captures) hands every parameter to the body in declaration order, so they
