@@ -66,6 +66,13 @@ pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
         ));
     }
     let ret = ast::return_type(&f.sig.output);
+    if let (Some(r), Some(syn::Type::Never(_))) = (&args.ret, ret) {
+        errors.push(syn::Error::new(
+            r.key,
+            "`ret` records the value a function returns, and this one never returns (`-> !`); \
+             remove `ret`",
+        ));
+    }
     if let Some(err) = &args.err {
         if f.sig.asyncness.is_none() && ast::async_block_body(f).is_some() {
             // async-trait style: the output type is inside the future type.
