@@ -178,21 +178,27 @@ fn manifest(flavour: &str, workspace: &Path) -> String {
 
 /// The CPU seconds (user and system) this process's waited-for children
 /// and their descendants have used so far (`/proc/self/stat`'s `cutime` and
-/// `cstime`, in the kernel's fixed 100 ticks a second); 0 where that file
-/// is missing.
+/// `cstime`, in the kernel's fixed 100 ticks a second); NaN (printed `n/a`)
+/// where that file is missing. A compiler wrapper that compiles in a server
+/// of its own (`sccache`) hides its work from this count.
 fn children_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
     // Fields after the command name (which may hold spaces) start at the
     // third: `cutime` is the 16th, `cstime` the 17th.
     let after_name = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
-    let ticks: u64 = after_name
+    let ticks: Vec<u64> = after_name
         .split_whitespace()
         .skip(13)
         .take(2)
         .filter_map(|t| t.parse::<u64>().ok())
-        .sum();
+        .collect();
+    if ticks.len() != 2 {
+        return f64::NAN;
+    }
     #[allow(clippy::cast_precision_loss)]
-    let seconds = ticks as f64 / 100.0;
+    let seconds = (ticks[0] + ticks[1]) as f64 / 100.0;
     seconds
 }
 
@@ -385,7 +391,24 @@ fn main() {
         } else {
             f64::NAN
         };
-        println!("| {name} | {b:.2}{unit} | {t:.2}{unit} | {o:.2}{unit} | {ratio:.2}x |");
+        let cell = |v: f64| {
+            if v.is_finite() {
+                format!("{v:.2}{unit}")
+            } else {
+                "n/a".to_owned()
+            }
+        };
+        let ratio = if ratio.is_finite() {
+            format!("{ratio:.2}x")
+        } else {
+            "n/a".to_owned()
+        };
+        println!(
+            "| {name} | {} | {} | {} | {ratio} |",
+            cell(b),
+            cell(t),
+            cell(o)
+        );
     };
     row("crate compile time", &|m| m.compile_s, " s");
     row(

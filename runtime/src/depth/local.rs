@@ -122,7 +122,11 @@ impl LocalAt {
 fn with_table_entry<R>(site: &'static Site, f: impl FnOnce(&Local) -> R) -> Option<R> {
     let ctl = site.ctl.load(Ordering::Acquire);
     let index = ctl >> Site::INDEX_SHIFT;
-    // An index is only written with `REGISTERED`; `INDEX_MAX` names no site.
+    // An index is only written with `REGISTERED`; `INDEX_MAX` names no site
+    // (past 16.7 million registered sites): such a site has no entry, and
+    // its calls in a dev build run untracked (no `max_depth`, counted in
+    // the site's shared counters), where an optimised build's own
+    // thread-local still tracks them.
     if ctl & Site::REGISTERED == 0 || index == Site::INDEX_MAX {
         return None;
     }
@@ -136,8 +140,10 @@ fn with_table_entry<R>(site: &'static Site, f: impl FnOnce(&Local) -> R) -> Opti
                     .ok()?
                     .resize_with(index + 1, Local::new);
             }
-            // Shared borrows nest: `f` may reach another entry (it never
-            // calls user code, so it never makes the table grow).
+            // Shared borrows nest: `f` may reach another entry. It never
+            // calls user code, so it never makes the table grow, unless an
+            // instrumented global allocator is reached from inside it: then
+            // the growth is refused above and that call runs untracked.
             let table = owned.table.try_borrow().ok()?;
             Some(f(&table[index]))
         })
