@@ -181,6 +181,10 @@ pub struct Diagnosis {
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Report {
+    // Each entry as `Diagnosis` serialises alone, with the unique names
+    // worked out once for the whole list (a lone `Diagnosis` works out its
+    // own against the registry, which is a pass over it per entry).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "diagnoses"))]
     sites: Vec<Diagnosis>,
     #[cfg_attr(feature = "serde", serde(rename = "invalid_directives"))]
     invalid: Vec<crate::control::ParseError>,
@@ -388,6 +392,29 @@ impl fmt::Display for Report {
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
 fn unique_name<S: serde::Serializer>(site: &&'static Site, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&site.unique_name())
+}
+
+#[cfg(feature = "serde")]
+fn diagnoses<S: serde::Serializer>(sites: &[Diagnosis], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    /// A [`Diagnosis`]'s fields, in its order, with the name given.
+    #[derive(serde::Serialize)]
+    struct Named<'a> {
+        function: &'a str,
+        verdict: &'a Verdict,
+        stats: &'a Stats,
+    }
+    let list: Vec<&'static Site> = sites.iter().map(|d| d.site).collect();
+    let names = crate::registry::unique_names(&list);
+    let mut seq = s.serialize_seq(Some(sites.len()))?;
+    for (d, name) in sites.iter().zip(&names) {
+        seq.serialize_element(&Named {
+            function: name,
+            verdict: &d.verdict,
+            stats: &d.stats,
+        })?;
+    }
+    seq.end()
 }
 
 #[cfg(feature = "serde")]
