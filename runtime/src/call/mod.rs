@@ -208,7 +208,8 @@ impl Begun {
 
     /// Notes a sync call's `repeats_by` key when the call runs inside a
     /// request (see [`Call::repeats_by`](sync::Call::repeats_by)); `local`
-    /// is the function's thread-local. Hashes the key only then.
+    /// is where the function's thread-local state is. Hashes the key only
+    /// then.
     #[inline(always)]
     pub(crate) fn note_repeat_key<T: std::hash::Hash + ?Sized>(&mut self, local: LocalAt, key: &T) {
         let request = self.request();

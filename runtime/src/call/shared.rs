@@ -11,9 +11,9 @@
 //! crate, and an instrumented function only calls them. It finds the
 //! function's thread-local state in the thread's table by the site's
 //! registry index, so the function declares no thread-local either (see
-//! [`crate::depth`]'s `LocalAt`). Both guards record exactly the same things (the generated code is
-//! the same but for the type); the scale benchmark measures what this
-//! saves.
+//! [`crate::depth`]'s `LocalAt`). Both guards record exactly the same
+//! things (the generated code is the same but for the type); the scale
+//! benchmark measures what this saves.
 
 use std::hash::Hash;
 use std::mem::ManuallyDrop;
