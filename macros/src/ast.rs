@@ -486,6 +486,17 @@ pub(crate) fn plainly_not_result(ty: Option<&Type>) -> bool {
     }
 }
 
+/// Whether a type is the never type `!`, also as a macro's `$t:ty` hands it
+/// on (in an invisible group) or in parentheses.
+pub(crate) fn is_never(ty: &Type) -> bool {
+    match ty {
+        Type::Never(_) => true,
+        Type::Group(g) => is_never(&g.elem),
+        Type::Paren(p) => is_never(&p.elem),
+        _ => false,
+    }
+}
+
 /// Whether a type mentions `impl Trait` anywhere (then it cannot be named in
 /// a `let` annotation, and the outcome is not classified).
 pub(crate) fn has_impl_trait(ty: &Type) -> bool {

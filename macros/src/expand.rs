@@ -438,11 +438,22 @@ impl Plan<'_> {
     }
 }
 
+/// The return type as the generated code writes it in a `let`: `impl Trait`
+/// erased to `_`, and `!` (which stable Rust accepts only as a return type)
+/// as the runtime's alias of it.
+fn written_type(p: &TokenStream, ty: &Type) -> TokenStream {
+    if ast::is_never(ty) {
+        quote_spanned!(ty.span()=> #p::Never)
+    } else {
+        ast::erase_impl_trait(ty).to_token_stream()
+    }
+}
+
 /// A statement that pins the block's type to the declared return type, so
 /// type errors in the body point at the body, not at the attribute.
 fn fake_return(p: &TokenStream, ret: Option<&Type>, fallback: Span) -> TokenStream {
     let (ty, span) = match ret {
-        Some(ty) => (ast::erase_impl_trait(ty).to_token_stream(), ty.span()),
+        Some(ty) => (written_type(p, ty), ty.span()),
         None => (quote!(()), fallback),
     };
     quote_spanned! {span=>
@@ -613,7 +624,7 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     let request_guard = plan.request_guard(&p);
     let follows = plan.follows_from();
     let annot = if let Some(ty) = ret {
-        let ty = ast::erase_impl_trait(ty);
+        let ty = written_type(&p, ty);
         quote!(: #ty)
     } else {
         quote!(: ())
@@ -627,6 +638,7 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
     let stmts = &block.stmts;
     let body = if sig.asyncness.is_some() {
         let inner = async_inner(plan, &mut sig, &block, &fake, &annot, &events);
+        let inner = typed_output(&p, ret, inner);
         let classify = quote!(|__io_ref| #is_err);
         let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
         plan.request_future(
@@ -644,7 +656,7 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
             // `-> !`: the body is the function's tail; it never returns, so
             // there is nothing to finish (a panic is recorded by the guard's
             // drop), and `!` cannot be written as a `let`'s type.
-            _ if matches!(ret, Some(Type::Never(_))) => quote! {
+            _ if ret.is_some_and(ast::is_never) => quote! {
                 {
                     #(#stmts)*
                 }
@@ -764,6 +776,17 @@ fn inner_future(
         #(#stmts)*
     };
     async_body(&body, annot, events)
+}
+
+/// The future `inner` of an `async fn` declared `-> !`, with its output
+/// type stated (nothing in a body that never returns says it); any other
+/// as it is.
+fn typed_output(p: &TokenStream, ret: Option<&Type>, inner: TokenStream) -> TokenStream {
+    if ret.is_some_and(ast::is_never) {
+        quote!(#p::never_output(#inner))
+    } else {
+        inner
+    }
 }
 
 /// An async function's body as the future the call wraps: capturing the

@@ -66,7 +66,7 @@ pub(crate) fn function(f: &ItemFn, args: &Args, errors: &mut Vec<syn::Error>) {
         ));
     }
     let ret = ast::return_type(&f.sig.output);
-    if let (Some(r), Some(syn::Type::Never(_))) = (&args.ret, ret) {
+    if let (Some(r), Some(true)) = (&args.ret, ret.map(ast::is_never)) {
         errors.push(syn::Error::new(
             r.key,
             "`ret` records the value a function returns, and this one never returns (`-> !`); \

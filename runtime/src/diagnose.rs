@@ -399,6 +399,7 @@ fn diagnoses<S: serde::Serializer>(sites: &[Diagnosis], s: S) -> Result<S::Ok, S
     use serde::ser::SerializeSeq;
     /// A [`Diagnosis`]'s fields, in its order, with the name given.
     #[derive(serde::Serialize)]
+    #[serde(rename = "Diagnosis")]
     struct Named<'a> {
         function: &'a str,
         verdict: &'a Verdict,

@@ -86,6 +86,30 @@ macro_rules! __io_declare_key {
 
 pub use crate::__io_declare_key as declare_key;
 
+/// What a function pointer returns (see [`Never`]).
+pub trait FnOutput {
+    /// The return type.
+    type Output;
+}
+
+impl<R> FnOutput for fn() -> R {
+    type Output = R;
+}
+
+/// The never type `!`, nameable where stable Rust accepts `!` only as a
+/// function's return type: the generated code writes it as a `let`'s type
+/// for a function declared `-> !` (an `async fn` in particular, whose body's
+/// output type must be written out).
+pub type Never = <fn() -> ! as FnOutput>::Output;
+
+/// Gives an `async fn`'s body, declared `-> !`, its output type: every
+/// expression of type `!` coerces to any type, so nothing in a body that
+/// never returns says what its future outputs; the bound here does.
+#[inline(always)]
+pub fn never_output<F: core::future::Future<Output = Never>>(body: F) -> F {
+    body
+}
+
 /// Runs a body that must be seen returning: `f` gets the function's
 /// parameter bindings as one tuple. Taking them as arguments (rather than
 /// captures) hands every parameter to the body in declaration order, so they

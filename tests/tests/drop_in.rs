@@ -89,6 +89,42 @@ fn a_function_that_never_returns_counts_its_panics() {
     assert_eq!((s.calls, s.ok, s.panics, s.in_flight), (3, 0, 3, 0));
 }
 
+/// A return type a macro hands on as `$t:ty` arrives in an invisible group:
+/// `!` is still seen as `!`.
+macro_rules! never_via_macro {
+    ($t:ty) => {
+        #[instrument_once]
+        fn never_via_macro(countdown: u32) -> $t {
+            assert!(countdown > 0, "done");
+            never_via_macro(countdown - 1)
+        }
+    };
+}
+never_via_macro!(!);
+
+#[test]
+fn a_never_type_from_a_macro_is_still_never() {
+    assert!(std::panic::catch_unwind(|| never_via_macro(1)).is_err());
+    let s = site!(never_via_macro).stats();
+    assert_eq!((s.calls, s.ok, s.panics, s.in_flight), (2, 0, 2, 0));
+}
+
+#[instrument_once]
+async fn async_never_returns(countdown: u32) -> ! {
+    assert!(countdown > 0, "done");
+    Box::pin(async_never_returns(countdown - 1)).await
+}
+
+/// An `async fn` that never returns is accepted too (its body's output type
+/// is written as the runtime's alias of `!`), and its panics are counted.
+#[test]
+fn an_async_function_that_never_returns_counts_its_panics() {
+    let polled = std::panic::catch_unwind(|| async_never_returns(2).now_or_never());
+    assert!(polled.is_err());
+    let s = site!(async_never_returns).stats();
+    assert_eq!((s.calls, s.ok, s.panics, s.in_flight), (3, 0, 3, 0));
+}
+
 /// An `async fn` returning `Err` is counted as an error, as a sync one is.
 #[test]
 fn async_errors_are_counted() {
