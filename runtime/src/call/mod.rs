@@ -2,9 +2,10 @@
 //! drives through [`Call`](sync::Call) (a synchronous call) and
 //! [`AsyncCall`](future::AsyncCall) (an async one).
 //!
-//! The attribute declares, for each function, a [`Callee`](reach::Callee) (its site,
-//! thread-local and options, in a `static` without interior mutability)
-//! and a zero-sized [`Key`](reach::Key) type that names it. The guards
+//! The attribute declares, for each function (each sync one only in an
+//! optimised build), a [`Callee`](reach::Callee) (its site and options, in
+//! a `static` without interior mutability), a thread-local, and a
+//! zero-sized [`Key`](reach::Key) type that names both. The guards
 //! ([`Call`](sync::Call), [`AsyncCall`](future::AsyncCall)) are generic over
 //! the key only to carry the callee as a constant, at no size: their
 //! methods are thin `#[inline(always)]` wrappers of the engine below. In an
@@ -16,10 +17,10 @@
 //! In a build with debug assertions (the dev profile) nothing folds, and
 //! per-function copies only cost compile time and code. There the engine
 //! is `#[inline(never)]`, compiled once in this crate, and a sync function
-//! uses [`SharedCall`](shared::SharedCall), a guard that holds the site
-//! and the thread-local as values and is not generic (the attribute emits
-//! both forms under `cfg(debug_assertions)`; the function then declares no
-//! callee and no key). An async function keeps its generic [`AsyncCall`](future::AsyncCall)
+//! uses [`SharedCall`](shared::SharedCall), a guard that holds the site as
+//! a value, finds the function's state in the thread's table, and is not
+//! generic (the attribute emits both forms under `cfg(debug_assertions)`;
+//! the function then declares no callee, no thread-local and no key). An async function keeps its generic [`AsyncCall`](future::AsyncCall)
 //! in both: the key keeps its future within 16 bytes of
 //! `tracing::instrument`'s. The scale benchmark measures the code and
 //! compile time each costs. What the per-call path must not carry inline

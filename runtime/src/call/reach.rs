@@ -1,20 +1,23 @@
 //! How the engine reaches a function's site, options and thread-local.
 //!
-//! The attribute declares, for each function, a [`Callee`] (its site and
-//! options, in a `static` without interior mutability), its thread-local,
-//! and a zero-sized [`Key`] type that names both. The engine is generic over
-//! [`Reach`], with two implementations:
+//! The attribute declares, for each async function and for each sync one in
+//! an optimised build, a [`Callee`] (its site and options, in a `static`
+//! without interior mutability), its thread-local, and a zero-sized [`Key`]
+//! type that names both. The engine is generic over [`Reach`], with two
+//! implementations:
 //!
 //! * [`Const`], in an optimised build: the key itself, so every engine
 //!   function is compiled into the instrumented function with the callee's
 //!   fields and the thread-local as constants (branches on options fold
 //!   away, the thread-local is reached directly);
-//! * [`Dyn`], in a build with debug assertions (the dev profile): the two
-//!   pointers as values, so the engine is compiled once, in this crate, and
-//!   an instrumented function only calls it (the scale benchmark measures
-//!   what each costs in code and compile time). The sync guard every
-//!   function shares there, [`SharedCall`](super::shared::SharedCall),
-//!   holds one.
+//! * [`Dyn`], in a build with debug assertions (the dev profile): the site
+//!   and where the thread-local state is ([`LocalAt`]) as values, so the
+//!   engine is compiled once, in this crate, and an instrumented function
+//!   only calls it (the scale benchmark measures what each costs in code and
+//!   compile time). The sync guard every function shares there,
+//!   [`SharedCall`](super::shared::SharedCall), holds one that points at
+//!   the thread's table (such a function declares no thread-local and no
+//!   key).
 //!
 //! [`reach`] picks one by `debug_assertions`.
 
