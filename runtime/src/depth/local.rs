@@ -133,17 +133,21 @@ fn with_table_entry<R>(site: &'static Site, f: impl FnOnce(&Local) -> R) -> Opti
     let index = index as usize;
     OWNED
         .try_with(|owned| {
-            if owned.table.try_borrow().ok()?.len() <= index {
-                owned
-                    .table
-                    .try_borrow_mut()
-                    .ok()?
-                    .resize_with(index + 1, Local::new);
-            }
             // Shared borrows nest: `f` may reach another entry. It never
             // calls user code, so it never makes the table grow, unless an
             // instrumented global allocator is reached from inside it: then
-            // the growth is refused above and that call runs untracked.
+            // the growth below is refused and that call runs untracked.
+            {
+                let table = owned.table.try_borrow().ok()?;
+                if let Some(local) = table.get(index) {
+                    return Some(f(local));
+                }
+            }
+            owned
+                .table
+                .try_borrow_mut()
+                .ok()?
+                .resize_with(index + 1, Local::new);
             let table = owned.table.try_borrow().ok()?;
             Some(f(&table[index]))
         })
