@@ -24,6 +24,10 @@
 //!                                  thread's chain of active calls records)
 //! ```
 //!
+//! [`Ctl`] stores the word with the bits of the ready check (`REGISTERED`,
+//! `ENABLED`, `CALLED`) inverted, so the check is one `test` against a mask;
+//! everything outside it reads and writes the word above.
+//!
 //! A call reads `ctl` once with a relaxed load. If `REGISTERED` is clear, or
 //! the call is the first in the site's present state (on: `CALLED` clear;
 //! off: `CALLED_OFF` clear), it takes the `#[cold]` path. Registration
@@ -35,9 +39,12 @@
 //! statistics reports are the layers above that use them.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::stats::{SiteStats, Stats};
+
+mod ctl;
+pub(crate) use ctl::{Ctl, Loaded};
 
 /// Options fixed at compile time by the attribute.
 #[doc(hidden)]
@@ -117,7 +124,7 @@ pub struct Meta {
 /// ```
 pub struct Site {
     pub(crate) meta: Meta,
-    pub(crate) ctl: AtomicU32,
+    pub(crate) ctl: Ctl,
     pub(crate) overridden: AtomicU8,
     pub(crate) stats: SiteStats,
 }
@@ -161,7 +168,7 @@ impl Site {
         pub fn new(meta: Meta) -> Site {
             Site {
                 meta,
-                ctl: AtomicU32::new(0),
+                ctl: Ctl::new(),
                 overridden: AtomicU8::new(Site::OVERRIDE_NONE),
                 #[cfg(not(loom))]
                 stats: EMPTY_STATS,
@@ -336,9 +343,9 @@ impl Site {
     /// Turns the `ENABLED` bit on or off.
     pub(crate) fn apply_enabled(&self, enabled: bool) {
         if enabled {
-            self.ctl.fetch_or(Site::ENABLED, Ordering::Relaxed);
+            self.ctl.set(Site::ENABLED);
         } else {
-            self.ctl.fetch_and(!Site::ENABLED, Ordering::Relaxed);
+            self.ctl.clear(Site::ENABLED);
         }
     }
 
@@ -352,14 +359,14 @@ impl Site {
     #[inline]
     pub(crate) fn mark_called(&self, ctl: u32) {
         if ctl & Site::CALLED == 0 {
-            self.ctl.fetch_or(Site::CALLED, Ordering::Relaxed);
+            self.ctl.set(Site::CALLED);
         }
     }
 
     /// Notes a call while switched off, once.
     pub(crate) fn mark_called_off(&self, ctl: u32) {
         if ctl & Site::CALLED_OFF == 0 {
-            self.ctl.fetch_or(Site::CALLED_OFF, Ordering::Relaxed);
+            self.ctl.set(Site::CALLED_OFF);
         }
     }
 
@@ -370,9 +377,9 @@ impl Site {
         let filtered = self.ctl.load(Ordering::Relaxed) & Site::FILTERED != 0;
         if filtered == recorded {
             if recorded {
-                self.ctl.fetch_and(!Site::FILTERED, Ordering::Relaxed);
+                self.ctl.clear(Site::FILTERED);
             } else {
-                self.ctl.fetch_or(Site::FILTERED, Ordering::Relaxed);
+                self.ctl.set(Site::FILTERED);
             }
         }
     }

@@ -52,7 +52,7 @@ use crate::clock;
 
 use crate::depth::{max_total_depth, Attached, Chain, LocalAt};
 use crate::overflow::{exceeded, DepthExceeded};
-use crate::site::{Config, Site};
+use crate::site::{Config, Loaded, Site};
 use crate::stats::{timing, Outcome, Tally};
 
 /// What entry decided (`flags`: the flags in the low half, the request
@@ -153,16 +153,6 @@ pub(crate) fn note_key(local: LocalAt, request: u32, hash: u64) -> u32 {
     }
 }
 
-/// `ctl & READY_ON_MASK == READY_ON`: the site is registered and enabled,
-/// and an enabled call was noted before; the inlined path goes on, knowing
-/// the site is enabled.
-const READY_ON_MASK: u32 = Site::REGISTERED | Site::ENABLED | Site::CALLED;
-const READY_ON: u32 = READY_ON_MASK;
-/// `ctl & READY_OFF_MASK == READY_OFF`: registered and switched off, and a
-/// call while off was noted before. Any other state takes the slow path.
-const READY_OFF_MASK: u32 = Site::REGISTERED | Site::ENABLED | Site::CALLED_OFF;
-const READY_OFF: u32 = Site::REGISTERED | Site::CALLED_OFF;
-
 impl Begun {
     #[inline]
     pub(crate) const fn new(flags: u32) -> Begun {
@@ -258,14 +248,15 @@ fn prepare(site: &'static Site) -> u32 {
 pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
     let cfg = reach.config();
     let site = reach.site();
-    let mut ctl = site.ctl.load(Ordering::Relaxed);
-    let enabled = if ctl & READY_ON_MASK == READY_ON {
+    let mut ctl = site.ctl.load_for_call(Ordering::Relaxed);
+    let enabled = if ctl.ready_on() {
         true
-    } else if ctl & READY_OFF_MASK == READY_OFF {
+    } else if ctl.ready_off() {
         false
     } else {
-        ctl = prepare(site);
-        ctl & Site::ENABLED != 0
+        let prepared = prepare(site);
+        ctl = Loaded::of(prepared);
+        prepared & Site::ENABLED != 0
     };
     if !cfg.tracks() {
         // Spans only: as cheap as `tracing::instrument`.
@@ -299,11 +290,11 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
         let aside = if push {
             local.depth.set(depth);
             if empty {
-                chain.push_first(ctl >> Site::INDEX_SHIFT);
+                chain.push_first(ctl.index());
                 begun.save(0, 0);
                 false
             } else {
-                let (len_before, aside) = chain.push(ctl >> Site::INDEX_SHIFT);
+                let (len_before, aside) = chain.push(ctl.index());
                 begun.save(before, len_before);
                 aside
             }
