@@ -393,3 +393,40 @@ fn a_capture_that_panics_when_dropped_spoils_nothing_else() {
     assert!(catch_unwind(AssertUnwindSafe(move || drop(slot))).is_err());
     assert_eq!(Arc::strong_count(&held), 1);
 }
+
+/// Each layer counts the calls that went through it: the outermost is
+/// counted by the call itself, the ones beneath by a wrapper. A layer keeps
+/// its count when it stops being the outermost or becomes it, and a call
+/// that a layer answers without calling beneath counts only down to it.
+#[test]
+fn every_layer_counts_the_calls_that_went_through_it() {
+    let _turn = turn();
+    let slot = HookSlot::new("test::counted", |x: u32| x);
+    let calls = |slot: &HookSlot<u32, u32>| -> Vec<(&'static str, u64)> {
+        slot.layers().iter().map(|l| (l.key, l.calls)).collect()
+    };
+    slot.wrap_once("a", |inner| Arc::new(move |x| inner(x) + 1));
+    assert_eq!(slot.call(1), 2);
+    slot.wrap_once("b", |inner| {
+        Arc::new(move |x| if x == 0 { 100 } else { inner(x) * 2 })
+    });
+    assert_eq!(slot.call(1), 4);
+    // "b" answers 0 itself: "a" is not called.
+    assert_eq!(slot.call(0), 100);
+    slot.wrap_once("c", |inner| Arc::new(move |x| inner(x)));
+    assert_eq!(slot.call(2), 6);
+    assert_eq!(calls(&slot), [("a", 3), ("b", 3), ("c", 1)]);
+    // "b" is the outermost again.
+    slot.unwrap("c").unwrap();
+    assert_eq!(slot.call(1), 4);
+    assert_eq!(calls(&slot), [("a", 4), ("b", 4)]);
+    // "a" is the outermost.
+    slot.unwrap("b").unwrap();
+    assert_eq!(slot.call(1), 2);
+    assert_eq!(calls(&slot), [("a", 5)]);
+    // Without layers, nothing is counted anywhere.
+    slot.unwrap("a").unwrap();
+    assert_eq!(slot.call(1), 1);
+    assert!(calls(&slot).is_empty());
+    assert!(hooks().iter().all(|h| h.slot != "test::counted"));
+}

@@ -41,8 +41,17 @@ use crate::sync::{lock, sleep, AtomicPtr, Mutex, MutexGuard, Ordering, UnsafeCel
 /// A factory: builds a layer around the function beneath it.
 type Factory<A, R> = Arc<dyn Fn(Arc<HookFn<A, R>>) -> Arc<HookFn<A, R>> + Send + Sync>;
 
-/// A chain: the outermost layer (or the original), boxed.
-type Chain<A, R> = Box<HookFn<A, R>>;
+/// A chain: what a call runs (the outermost layer as its factory built it,
+/// or the original), and that layer's record, whose counter the call
+/// bumps itself (a wrapper around the outermost layer would cost the call
+/// one more dynamic call; the layers beneath are counted by the wrappers
+/// [`build`] puts around them).
+struct Chain<A: 'static, R: 'static> {
+    run: Arc<HookFn<A, R>>,
+    /// The outermost layer's record; the base chain's is a record of its
+    /// own that nothing lists.
+    counted: Arc<Layer>,
+}
 
 /// What a slot publishes: a chain in a cell (loom checks that no call runs
 /// it while it is freed), behind a thin pointer so one atomic holds it.
@@ -102,8 +111,8 @@ struct Retired<A: 'static, R: 'static> {
 /// being run by calls on any thread.
 struct Published<A: 'static, R: 'static>(NonNull<ChainCell<A, R>>);
 
-// SAFETY: a `Published` is the slot's owning handle to a `Box<Chain>`,
-// which is `Send + Sync` (`HookFn` is); the pointer is only dereferenced
+// SAFETY: a `Published` is the slot's owning handle to a `Box` of a
+// `Chain`, which is `Send + Sync` (`HookFn` and `Layer` are); the pointer is only dereferenced
 // shared (by calls) or freed once (by the slot, under its lock).
 #[allow(unsafe_code)]
 unsafe impl<A, R> Send for Published<A, R> {}
@@ -198,11 +207,11 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     pub fn new(name: &'static str, original: impl Fn(A) -> R + Send + Sync + 'static) -> Self {
         let typed = Arc::new(original);
         let original: Arc<HookFn<A, R>> = Arc::clone(&typed) as Arc<HookFn<A, R>>;
-        let base_fn: Box<HookFn<A, R>> = {
-            let typed = Arc::clone(&typed);
-            Box::new(move |a| typed(a))
-        };
-        let base = Published::new(Box::new(move |a| typed(a)));
+        let base_fn: Box<HookFn<A, R>> = Box::new(move |a| typed(a));
+        let base = Published::new(Chain {
+            run: Arc::clone(&original),
+            counted: Arc::new(Layer::new("", Location::caller())),
+        });
         reclaim::init();
         HookSlot {
             name,
@@ -289,7 +298,11 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
         let cell = unsafe { &*self.current.load(Ordering::Acquire) };
         // SAFETY: a published chain is never written again, only freed
         // (see above): shared access.
-        let result = cell.with(|chain| unsafe { (*chain)(args) });
+        let result = cell.with(|chain| {
+            let chain = unsafe { &*chain };
+            chain.counted.calls.fetch_add(1, Ordering::Relaxed);
+            (chain.run)(args)
+        });
         // Loom sees the start of an access only: this marks where the
         // call's use of the chain ends, which must also come before a free.
         #[cfg(loom)]
@@ -607,10 +620,11 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     }
 }
 
-/// Builds the chain from the original through every layer (each layer's
-/// wrapper counted); `None` without layers (the slot's base is the chain).
+/// Builds the chain from the original through every layer (each beneath
+/// the outermost wrapped in a closure that counts it); `None` without
+/// layers (the slot's base is the chain).
 /// Layers get the function beneath them as an `Arc`; the outermost is
-/// boxed, which is what a call goes through.
+/// what a call runs, and the call counts it.
 fn build<A: 'static, R: 'static>(
     original: &Arc<HookFn<A, R>>,
     layers: &[Entry<A, R>],
@@ -627,14 +641,10 @@ fn build<A: 'static, R: 'static>(
             wrapped(a)
         });
     }
-    let wrapped = (outermost.factory)(chain);
-    let layer = Arc::clone(&outermost.layer);
-    Some(Box::new(move |a| {
-        layer
-            .calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        wrapped(a)
-    }))
+    Some(Chain {
+        run: (outermost.factory)(chain),
+        counted: Arc::clone(&outermost.layer),
+    })
 }
 
 impl<A: 'static, R: 'static> Drop for HookSlot<A, R> {
