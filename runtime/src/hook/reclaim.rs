@@ -277,8 +277,16 @@ fn announce(reader: &Reader) {
     if epoch & FENCE == 0 {
         compiler_fence(Ordering::SeqCst);
     } else {
-        fence(Ordering::SeqCst);
+        full_fence();
     }
+}
+
+/// A reader's full fence, where the writer's barrier cannot make up for it:
+/// out of line, so the common case falls through (no jump around it).
+#[cold]
+#[inline(never)]
+fn full_fence() {
+    fence(Ordering::SeqCst);
 }
 
 impl Drop for Entered {
