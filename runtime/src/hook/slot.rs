@@ -258,14 +258,15 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     }
 
     /// A call through a chain with layers, which a change may retire while
-    /// the call runs it: announced to [`reclaim`] first. Not inlined: the
-    /// registers it keeps across the call were saved on every call, the
-    /// base's too (`benches/icount.sh`: a call without layers 38 Ir with it
-    /// inlined, 34 without; through one layer 81 inlined, 90 not). The
-    /// common case (the thread's outermost slot call, its record taken)
-    /// calls nothing before the chain, so only what the exit needs is kept
-    /// across it; the rest goes on from what the first look found.
-    #[inline(never)]
+    /// the call runs it: announced to [`reclaim`] first. The common case
+    /// (the thread's outermost slot call, its record taken) calls nothing
+    /// before the chain, and keeps only the record across it (the exit
+    /// stores a constant); the rest goes on from what the first look found.
+    /// Inlined into [`HookSlot::call`]: since the exit keeps so little, the
+    /// registers it saves cost a call without layers 2 Ir and save a call
+    /// through one 9 (`benches/icount.sh`: 36 and 72 inlined, 34 and 81
+    /// not).
+    #[inline]
     fn call_layered(&self, args: A) -> R {
         match reclaim::enter_outermost() {
             Ok(entered) => self.run_current(entered, args),
