@@ -219,6 +219,13 @@ fn build(dir: &Path, target: &Path, release: bool, source: &str) -> Timed {
     if release {
         cmd.arg("--release");
     }
+    // The generated crates' own profiles decide (`debug = false`): a
+    // profile setting in the environment (CI sets some) would override it.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CARGO_PROFILE_") {
+            cmd.env_remove(name);
+        }
+    }
     let cpu0 = children_cpu_s();
     let t0 = Instant::now();
     let status = cmd

@@ -184,11 +184,13 @@ pub(crate) fn enter_outermost() -> Result<Entered, NotOutermost> {
     if before & DEPTH_MASK != 0 {
         return Err(Some((reader, before)));
     }
+    debug_assert_eq!(before, 0, "an idle record holds 0");
     announce(reader);
     Ok(Entered {
         reader: Some(reader),
-        // Idle: the epoch an idle record holds is never read, so the exit
-        // stores a constant and keeps nothing of the entry across the call.
+        // What the record held: an idle record is always 0 (records start
+        // at 0, and every exit to idle and a thread's exit store 0). A
+        // constant, so the exit keeps nothing of the entry across the call.
         before: 0,
     })
 }
@@ -281,8 +283,10 @@ fn announce(reader: &Reader) {
     }
 }
 
-/// A reader's full fence, where the writer's barrier cannot make up for it:
-/// out of line, so the common case falls through (no jump around it).
+/// A reader's full fence, where the writer's barrier cannot make up for it
+/// (no `membarrier`: other systems, old kernels, and loom): out of line, so
+/// that where the barrier is registered the announcement falls through
+/// (no jump around it). An opaque call is a compiler barrier too.
 #[cold]
 #[inline(never)]
 fn full_fence() {

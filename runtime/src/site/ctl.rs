@@ -50,23 +50,27 @@ impl Ctl {
         self.0.store(ctl ^ INVERTED, order);
     }
 
-    /// Sets the flag `bit` (relaxed).
-    pub(crate) fn set(&self, bit: u32) {
-        debug_assert!(bit.is_power_of_two() && bit >> Site::INDEX_SHIFT == 0);
-        if bit & INVERTED != 0 {
-            self.0.fetch_and(!bit, Ordering::Relaxed);
-        } else {
-            self.0.fetch_or(bit, Ordering::Relaxed);
+    /// Sets the flags `bits` (relaxed). Callers pass constants: the
+    /// branches fold, and a single flag is one atomic operation (a mask
+    /// mixing stored-inverted and plain flags is two).
+    pub(crate) fn set(&self, bits: u32) {
+        debug_assert!(bits >> Site::INDEX_SHIFT == 0, "flags only");
+        if bits & INVERTED != 0 {
+            self.0.fetch_and(!(bits & INVERTED), Ordering::Relaxed);
+        }
+        if bits & !INVERTED != 0 {
+            self.0.fetch_or(bits & !INVERTED, Ordering::Relaxed);
         }
     }
 
-    /// Clears the flag `bit` (relaxed).
-    pub(crate) fn clear(&self, bit: u32) {
-        debug_assert!(bit.is_power_of_two() && bit >> Site::INDEX_SHIFT == 0);
-        if bit & INVERTED != 0 {
-            self.0.fetch_or(bit, Ordering::Relaxed);
-        } else {
-            self.0.fetch_and(!bit, Ordering::Relaxed);
+    /// Clears the flags `bits` (relaxed; see [`Ctl::set`]).
+    pub(crate) fn clear(&self, bits: u32) {
+        debug_assert!(bits >> Site::INDEX_SHIFT == 0, "flags only");
+        if bits & INVERTED != 0 {
+            self.0.fetch_or(bits & INVERTED, Ordering::Relaxed);
+        }
+        if bits & !INVERTED != 0 {
+            self.0.fetch_and(!(bits & !INVERTED), Ordering::Relaxed);
         }
     }
 
@@ -147,6 +151,18 @@ mod tests {
             ctl.clear(bit);
             assert_eq!(ctl.load(Ordering::Relaxed), 7 << Site::INDEX_SHIFT);
         }
+    }
+
+    /// A mask of flags stored both ways is set and cleared whole.
+    #[test]
+    fn a_mask_of_mixed_flags_is_set_and_cleared() {
+        let mixed = Site::ENABLED | Site::FILTERED | Site::CALLED_OFF;
+        let ctl = Ctl::new();
+        ctl.store(Site::REGISTERED, Ordering::Relaxed);
+        ctl.set(mixed);
+        assert_eq!(ctl.load(Ordering::Relaxed), Site::REGISTERED | mixed);
+        ctl.clear(mixed);
+        assert_eq!(ctl.load(Ordering::Relaxed), Site::REGISTERED);
     }
 
     #[test]
