@@ -363,23 +363,26 @@ impl Window {
             return false;
         }
         self.write_locked(|| {
+            // Only this thread writes the window, so its own load of a cell
+            // reads its last store. A cell that keeps its value (most do: a
+            // window is sparse) is not written: fewer stores for readers to
+            // race (and for loom's models to try every order of).
+            let set = |cell: &AtomicU32, n: u32| {
+                if cell.load(Ordering::Relaxed) != n {
+                    cell.store(n, Ordering::Relaxed);
+                }
+            };
             let move_cells = |cells: &[AtomicU32; WINDOW]| {
                 if shift < 0 {
                     for slot in (k..WINDOW).rev() {
-                        cells[slot]
-                            .store(cells[slot - k].load(Ordering::Relaxed), Ordering::Relaxed);
+                        set(&cells[slot], cells[slot - k].load(Ordering::Relaxed));
                     }
-                    cells[..k]
-                        .iter()
-                        .for_each(|c| c.store(0, Ordering::Relaxed));
+                    cells[..k].iter().for_each(|c| set(c, 0));
                 } else {
                     for slot in 0..WINDOW - k {
-                        cells[slot]
-                            .store(cells[slot + k].load(Ordering::Relaxed), Ordering::Relaxed);
+                        set(&cells[slot], cells[slot + k].load(Ordering::Relaxed));
                     }
-                    cells[WINDOW - k..]
-                        .iter()
-                        .for_each(|c| c.store(0, Ordering::Relaxed));
+                    cells[WINDOW - k..].iter().for_each(|c| set(c, 0));
                 }
             };
             move_cells(&self.cells);

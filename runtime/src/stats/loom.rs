@@ -14,7 +14,7 @@ use loom::thread;
 
 use super::histogram::{index_of, Buckets, Window};
 use super::{Outcome, SiteStats, Stats};
-use crate::sync::{model, model_bounded};
+use crate::sync::model;
 
 fn leaked() -> &'static SiteStats {
     Box::leak(Box::new(SiteStats::new()))
@@ -168,19 +168,17 @@ fn a_read_never_tears_a_carry() {
 
 /// A histogram window sliding down a power of two (to a value below it)
 /// against a concurrent reader: the reader sees the counted bucket exactly
-/// once, with or without the new value, never a half-moved window. (One
-/// preemption: a slide moves every cell, so each is a scheduling point;
-/// one preemption is what a torn read needs.)
+/// once, with or without the new value, never a half-moved window. (A
+/// slide writes only the cells whose value changes, which keeps this model
+/// small: when it wrote every cell, loom took 23 minutes over it at bound
+/// 2.)
 #[test]
 fn a_read_never_sees_a_window_half_slid() {
-    model_bounded(1, || {
+    model(|| {
         let (high, low) = (1_000, 300);
         let (window, read) = window_and_reader(high, low);
         assert!(window.record(high));
-        let reader = {
-            let read = read.clone();
-            thread::spawn(move || read())
-        };
+        let reader = thread::spawn(read.clone());
         // One power of two below the window: it slides.
         assert!(window.record(low));
         let seen = reader.join().unwrap();
