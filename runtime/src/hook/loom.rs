@@ -140,3 +140,34 @@ fn a_call_racing_a_layer_on_and_off_runs_a_live_chain() {
         assert_eq!(slot.reclaim(), 0);
     });
 }
+
+/// A finished call, then the same thread in another slot call that nests
+/// one more: a writer that reads the record while the nested call runs
+/// may free the chain the finished call ran, and must then see all that
+/// call did with it. (With a relaxed announcement, this model and
+/// `a_call_never_runs_a_freed_chain` fail at bound 3. The nested call's
+/// store is a release store for the same reason, which no model here
+/// tells apart from a relaxed one.)
+#[test]
+fn a_finished_calls_chain_is_freed_only_after_it() {
+    model(|| {
+        let inner_slot = Arc::new(HookSlot::new("loom::finished_inner", |x: u32| x));
+        inner_slot.wrap_once("a", |inner| Arc::new(move |x| inner(x) + 1));
+        let outer_slot = {
+            let inner_slot = Arc::clone(&inner_slot);
+            Arc::new(HookSlot::new("loom::finished_outer", move |x: u32| {
+                inner_slot.call(x) * 10
+            }))
+        };
+        // Announced, so that the inner call in it is a nested one.
+        outer_slot.wrap_once("kept", |inner| Arc::new(move |x| inner(x)));
+        let caller = {
+            let (inner_slot, outer_slot) = (Arc::clone(&inner_slot), Arc::clone(&outer_slot));
+            thread::spawn(move || (inner_slot.call(1), outer_slot.call(1)))
+        };
+        inner_slot.unwrap("a").unwrap();
+        let (finished, nested) = caller.join().unwrap();
+        assert!(finished == 1 || finished == 2, "{finished}");
+        assert!(nested == 10 || nested == 20, "{nested}");
+    });
+}

@@ -24,7 +24,8 @@
 //!   the list of layers.
 //! * Calls read the current chain without a lock or a reference count: one
 //!   atomic load and the dynamic call, and, when the slot has layers, this
-//!   thread's announcement (two plain stores to a line only it writes) and
+//!   thread's announcement (two release stores, plain moves on x86, to a
+//!   line only it writes) and
 //!   a second load. A slot without layers runs its original, which lives
 //!   as long as the slot and needs no announcement. A change is published
 //!   whole, so a concurrent call sees the old chain or the new one, never a

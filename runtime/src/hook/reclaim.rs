@@ -16,10 +16,12 @@
 //!   depth`. (A slot without layers runs a chain that is never retired;
 //!   its calls do not come here.) Entering its
 //!   outermost slot call, a thread stores the global epoch there with depth
-//!   1; a nested call only raises the depth; leaving lowers it (a release
-//!   store). Only the owning thread writes its record: plain stores, no
-//!   read-modify-write. The domain lists every record; a thread takes its
-//!   own out when it exits.
+//!   1; a nested call only raises the depth; leaving lowers it. Only the
+//!   owning thread writes its record: release stores (plain moves on
+//!   x86), no read-modify-write. Release, every one: a writer that reads
+//!   a record must see all its thread did before, the chains its finished
+//!   calls ran among them. The domain lists every record; a thread takes
+//!   its own out when it exits.
 //! * A change swaps in the new chain, then advances the global epoch and
 //!   tags the old chain with the epoch before the advance. A call that
 //!   announced a later epoch read the epoch after the advance, hence (by the
@@ -213,7 +215,8 @@ fn enter_nested(reader: &'static Reader, before: u64) -> Entered {
     if before & DEPTH_MASK == DEPTH_MASK {
         return untracked();
     }
-    reader.state.store(before + 1, Ordering::Relaxed);
+    // Release: see `announce`.
+    reader.state.store(before + 1, Ordering::Release);
     Entered {
         reader: Some(reader),
         before,
@@ -273,9 +276,14 @@ fn untracked() -> Entered {
 #[inline]
 fn announce(reader: &Reader) {
     let epoch = DOMAIN.get().epoch.0.load(Ordering::Acquire);
+    // Release, as every store to a record: a writer that reads this value
+    // (and frees what it allows) must also see everything this thread did
+    // before it, the chains its earlier calls ran among them. (A release
+    // store of an earlier exit does not carry over to a later relaxed
+    // store: a release sequence holds read-modify-writes only.)
     reader
         .state
-        .store(epoch << EPOCH_SHIFT | 1, Ordering::Relaxed);
+        .store(epoch << EPOCH_SHIFT | 1, Ordering::Release);
     if epoch & FENCE == 0 {
         compiler_fence(Ordering::SeqCst);
     } else {

@@ -241,7 +241,8 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// Calls the current chain: the outermost layer, which calls the one
     /// beneath it, down to the original. No lock and no reference count:
     /// without layers, one atomic load, a compare and the dynamic call;
-    /// with layers, this thread's announcement too (two plain stores).
+    /// with layers, this thread's announcement too (two release stores,
+    /// plain moves on x86).
     ///
     /// ```
     /// let slot = instrument_once::hook::HookSlot::new("math::double", |x: u32| x * 2);
