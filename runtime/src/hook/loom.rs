@@ -142,16 +142,20 @@ fn a_call_racing_a_layer_on_and_off_runs_a_live_chain() {
 }
 
 /// A finished call, then the same thread in another slot call that nests
-/// one more: a writer that reads the record while the nested call runs
-/// may free the chain the finished call ran, and must then see all that
-/// call did with it. (With a relaxed announcement, this model and
-/// `a_call_never_runs_a_freed_chain` fail at bound 3. The nested call's
-/// store is a release store for the same reason, which no model here
-/// tells apart from a relaxed one.)
+/// one more, after the change: a writer that reads the record while the
+/// nested call runs may free the chain the finished call ran, and must
+/// then see all that call did with it. (The inner slot keeps a layer of
+/// its own, so the nested call goes through the record after the change
+/// too.) With a relaxed announcement this model fails at bound 3. The
+/// nested call's store is a release store as well; loom cannot tell it
+/// from a relaxed one (the fence after a loom announcement is a full one,
+/// which makes a later relaxed store carry the release), but the
+/// `membarrier` path, whose readers issue only a compiler fence, needs it.
 #[test]
 fn a_finished_calls_chain_is_freed_only_after_it() {
     model(|| {
         let inner_slot = Arc::new(HookSlot::new("loom::finished_inner", |x: u32| x));
+        inner_slot.wrap_once("kept", |inner| Arc::new(move |x| inner(x)));
         inner_slot.wrap_once("a", |inner| Arc::new(move |x| inner(x) + 1));
         let outer_slot = {
             let inner_slot = Arc::clone(&inner_slot);

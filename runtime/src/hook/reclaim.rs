@@ -144,7 +144,9 @@ impl Drop for Owner {
             let mut records = lock(&DOMAIN.get().records);
             records.listed.retain(|l| !std::ptr::eq(*l, reader));
             // Not in a call: thread-locals are destroyed between calls.
-            reader.state.store(0, Ordering::Relaxed);
+            // (Release as every store to a record, though the records'
+            // mutex, held here, orders it already.)
+            reader.state.store(0, Ordering::Release);
             records.free.push(reader);
         }
     }
