@@ -112,8 +112,9 @@ struct Retired<A: 'static, R: 'static> {
 struct Published<A: 'static, R: 'static>(NonNull<ChainCell<A, R>>);
 
 // SAFETY: a `Published` is the slot's owning handle to a `Box` of a
-// `Chain`, which is `Send + Sync` (`HookFn` and `Layer` are); the pointer is only dereferenced
-// shared (by calls) or freed once (by the slot, under its lock).
+// `Chain`, which is `Send + Sync` (`HookFn` and `Layer` are); the pointer
+// is only dereferenced shared (by calls) or freed once (by the slot, under
+// its lock).
 #[allow(unsafe_code)]
 unsafe impl<A, R> Send for Published<A, R> {}
 // SAFETY: as above.

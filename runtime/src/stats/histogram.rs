@@ -365,9 +365,10 @@ impl Window {
         self.write_locked(|| {
             // Only this thread writes the window (a block's window passes
             // to another thread only at thread exit, through the blocks'
-            // mutex), so its own load of a cell reads the last store. A cell that keeps its value (most do: a
-            // window is sparse) is not written: fewer stores for readers to
-            // race (and for loom's models to try every order of).
+            // mutex), so its own load of a cell reads the last store. A
+            // cell that keeps its value (most do: a window is sparse) is
+            // not written: fewer stores for readers to race (and for
+            // loom's models to try every order of).
             let set = |cell: &AtomicU32, n: u32| {
                 if cell.load(Ordering::Relaxed) != n {
                     cell.store(n, Ordering::Relaxed);
