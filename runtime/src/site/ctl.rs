@@ -3,10 +3,11 @@
 //! against a mask (all clear: go on), not a copy, a `not` and a `test`.
 //!
 //! Everything outside this file sees the logical word ([`Site`]'s bit
-//! constants, set meaning yes); [`Ctl`] translates at each access. The
-//! translation is an `xor` with a constant, which the compiler folds into
-//! the mask or comparison that follows (`(raw ^ INVERTED) & m == v` is
-//! `raw & m == v ^ (INVERTED & m)`), so it costs nothing where it is read.
+//! constants, set meaning yes); [`Ctl`] translates at each access (an
+//! `xor` with a constant). The hot path does not translate: it asks
+//! [`Loaded`], which answers on the stored bits. (Given the logical word,
+//! the compiler kept it in a register for the index and tested a copy of
+//! it, which is what this saves.)
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
