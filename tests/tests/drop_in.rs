@@ -611,6 +611,54 @@ fn a_future_dropped_mid_poll_is_cancelled() {
     assert_eq!((s.calls, s.cancelled, s.panics), (1, 1, 0), "{s:?}");
 }
 
+/// Panics when dropped.
+pub struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("planned drop panic");
+    }
+}
+
+/// Holds a [`Bomb`] across an await.
+#[instrument_once]
+async fn holds_a_bomb(rx: futures::channel::oneshot::Receiver<()>) {
+    let _bomb = Bomb;
+    let _ = rx.await;
+}
+
+/// A future dropped between polls whose body panics as it is dropped: the
+/// panic reaches the dropper, and still the span closes (after the body was
+/// dropped inside it) and the call is counted as cancelled, not left in
+/// flight.
+#[test]
+fn a_body_that_panics_while_dropped_still_closes_its_span_and_counts() {
+    let site = site!(holds_a_bomb);
+    let (_tx, rx) = futures::channel::oneshot::channel();
+    let (dropped, log) = record(Level::TRACE, || {
+        let mut fut = Box::pin(holds_a_bomb(rx));
+        assert!(fut.as_mut().now_or_never().is_none());
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(fut)))
+    });
+    assert!(dropped.is_err(), "the body's panic reaches the dropper");
+    let tail: Vec<&str> = log.iter().rev().take(3).rev().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "enter holds_a_bomb",
+            "exit holds_a_bomb",
+            "close holds_a_bomb"
+        ],
+        "{log:#?}"
+    );
+    let s = site.stats();
+    assert_eq!(
+        (s.calls, s.cancelled, s.panics, s.in_flight),
+        (1, 1, 0, 0),
+        "{s:?}"
+    );
+}
+
 // ------------------------------------------------------------ impl Trait inside a Result
 
 #[instrument_once]

@@ -10,13 +10,18 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use super::reach::{reach, Key, Reach};
+use super::reach::{reach, Dyn, Key, Reach};
 use super::{begin_or_panic, end, note_key, try_begin, Begun};
-use crate::depth::{Attached, Chain};
+use crate::depth::{Attached, Chain, LocalAt};
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
 use crate::stats::tally::key_hash;
 use crate::stats::Outcome;
+
+/// Set in an async call's flags while the call is inside a poll (a drop
+/// then is a panic unwinding, not a cancellation).
+const POLLING: u32 = 1 << 31;
+const _: () = assert!(Begun::ALL & POLLING == 0);
 
 /// The state of one async call, created at the call's first poll (the
 /// preamble of the generated `async` body runs there). Sixteen bytes: what
@@ -39,17 +44,12 @@ impl<K: Key> AsyncCall<K> {
         AsyncCall::new(begun, start)
     }
 
-    /// Set while the call is inside a poll (a drop then is a panic
-    /// unwinding, not a cancellation).
-    const POLLING: u32 = 1 << 31;
-
     #[inline(always)]
     fn new(begun: Begun, start: u64) -> AsyncCall<K> {
-        const { assert!(Begun::ALL & AsyncCall::<K>::POLLING == 0) };
         AsyncCall {
             // The call starts inside its first poll: a panic before the
             // body is wrapped (building the span, say) is a panic.
-            flags: begun.flags() | begun.request() | AsyncCall::<K>::POLLING,
+            flags: begun.flags() | begun.request() | POLLING,
             start,
             key: PhantomData,
         }
@@ -91,16 +91,22 @@ impl<K: Key> AsyncCall<K> {
     /// does), and `is_err` classifies the output.
     #[inline]
     pub fn instrument<F: Future, C: Fn(&F::Output) -> bool>(
-        mut self,
+        self,
         span: Option<tracing::Span>,
         body: F,
         is_err: C,
     ) -> Instrumented<F, C, K> {
-        // Between polls from now on: a drop is a cancellation.
-        self.flags &= !AsyncCall::<K>::POLLING;
+        // The instrumented future records what a drop of the call would
+        // from now on (see its `PinnedDrop`).
+        let this = ManuallyDrop::new(self);
         Instrumented {
             body: Some(body),
-            call: self,
+            // Between polls from now on: a drop is a cancellation.
+            call: Polled {
+                flags: this.flags & !POLLING,
+                start: this.start,
+                key: PhantomData,
+            },
             span: SpanSlot::new(span),
             is_err,
         }
@@ -110,22 +116,60 @@ impl<K: Key> AsyncCall<K> {
 impl<K: Key> Drop for AsyncCall<K> {
     #[inline(always)]
     fn drop(&mut self) {
+        // A call that completed was counted then: only a call dropped
+        // before it completed records anything here, out of line, so the
+        // instrumented future's drop glue stays small enough to inline.
         if K::callee().config.stats && self.has(Begun::COUNTED) {
-            // Dropped in the middle of a poll: a panic is unwinding.
-            // Otherwise the future was dropped before it completed.
-            let outcome = if self.has(AsyncCall::<K>::POLLING) {
-                Outcome::Panic
-            } else {
-                Outcome::Cancelled
-            };
-            // The poll guard, not the call, leaves the depth chain.
-            end(
-                reach::<K>(),
-                Begun::new(Begun::COUNTED),
+            unfinished_async(
+                K::callee().site,
+                LocalAt::Own(K::local()),
                 self.start,
-                outcome,
+                self.has(POLLING),
             );
         }
+    }
+}
+
+/// Counts an async call dropped before it completed: a panic when it was
+/// dropped in the middle of a poll (`polling`: a panic is unwinding),
+/// a cancellation otherwise. Not generic: compiled once, in this crate.
+#[cold]
+#[inline(never)]
+fn unfinished_async(site: &'static Site, local: LocalAt, start: u64, polling: bool) {
+    let outcome = if polling {
+        Outcome::Panic
+    } else {
+        Outcome::Cancelled
+    };
+    // The poll guard, not the call, leaves the depth chain.
+    end(
+        Dyn::new(site, local),
+        Begun::new(Begun::COUNTED),
+        start,
+        outcome,
+    );
+}
+
+/// An async call's state inside its instrumented future: an
+/// [`AsyncCall`]'s, without drop glue of its own (the future's drop records
+/// what a drop of the call must).
+struct Polled<K: Key> {
+    flags: u32,
+    start: u64,
+    key: PhantomData<fn() -> K>,
+}
+
+impl<K: Key> Polled<K> {
+    #[inline(always)]
+    fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Whether a drop now must record something: the call was counted and
+    /// has not completed.
+    #[inline(always)]
+    fn unfinished(&self) -> bool {
+        K::callee().config.stats && self.has(Begun::COUNTED)
     }
 }
 
@@ -134,33 +178,63 @@ pin_project_lite::pin_project! {
     pub struct Instrumented<F, C, K: Key> {
         #[pin]
         body: Option<F>,
-        // Before `call`: dropped right after the body, where an absent
-        // span is known to be absent (the checks fold). So a cancelled
-        // call's span closes before the cancellation is counted, as a sync
-        // call's span closes before its guard records the outcome.
         span: SpanSlot,
-        call: AsyncCall<K>,
+        call: Polled<K>,
         is_err: C,
     }
 
     impl<F, C, K: Key> PinnedDrop for Instrumented<F, C, K> {
         fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
-            // Without a span this is a store (and the body's own drop); the
-            // span's case is out of line, so the common case saves no
-            // registers.
-            if this.span.get().is_none() {
-                this.body.set(None);
+            let this = this.project();
+            // The common case (no span, and the call completed or was not
+            // counted) is one test and the body's own drop, inline; the
+            // rest is out of line, so it saves no registers.
+            if this.span.get().is_none() && !this.call.unfinished() {
+                let mut body = this.body;
+                body.set(None);
             } else {
-                drop_in_span(this.span, this.body);
+                drop_slow(this.span, this.body, this.call);
             }
         }
     }
 }
 
-/// An instrumented future's span, if it has one. It is closed out of line
-/// (and the field itself has no drop glue), so an instrumented future
-/// without a span drops with no call and no saved register.
+/// Drops an instrumented future that has a span or a counted call that did
+/// not complete: drops the body inside the span, closes the span, then
+/// counts the call as cancelled (or as a panic, dropped while a poll
+/// unwinds). So a cancelled call's span closes before the cancellation is
+/// counted, as a sync call's span closes before its guard records the
+/// outcome. A body whose drop panics still has its span closed and its call
+/// counted.
+#[inline(never)]
+fn drop_slow<F, K: Key>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>, call: &Polled<K>) {
+    struct Rest<'a, K: Key> {
+        span: &'a mut SpanSlot,
+        call: &'a Polled<K>,
+    }
+    impl<K: Key> Drop for Rest<'_, K> {
+        fn drop(&mut self) {
+            self.span.close();
+            if self.call.unfinished() {
+                unfinished_async(
+                    K::callee().site,
+                    LocalAt::Own(K::local()),
+                    self.call.start,
+                    self.call.has(POLLING),
+                );
+            }
+        }
+    }
+    let rest = Rest { span, call };
+    let entered = rest.span.get().map(tracing::Span::enter);
+    body.set(None);
+    drop(entered);
+    drop(rest);
+}
+
+/// An instrumented future's span, if it has one. It has no drop glue: the
+/// future's drop closes it (out of line), so an instrumented future without
+/// a span drops with no call and no saved register.
 struct SpanSlot(ManuallyDrop<Option<tracing::Span>>);
 
 impl SpanSlot {
@@ -176,29 +250,10 @@ impl SpanSlot {
 
     /// Closes the span, if any, in place, leaving `None` (which the
     /// `ManuallyDrop` never needs to drop).
-    #[inline(never)]
+    #[inline]
     fn close(&mut self) {
         *self.0 = None;
     }
-}
-
-impl Drop for SpanSlot {
-    #[inline]
-    fn drop(&mut self) {
-        if self.0.is_some() {
-            self.close();
-        }
-    }
-}
-
-/// Drops an instrumented future's body inside its span, then closes the
-/// span.
-#[inline(never)]
-fn drop_in_span<F>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>) {
-    let entered = span.get().map(tracing::Span::enter);
-    body.set(None);
-    drop(entered);
-    *span.0 = None;
 }
 
 impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C, K> {
@@ -211,7 +266,7 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         // The options are constants here (in an optimised build): what a
         // function's options rule out folds away.
         let config = K::callee().config;
-        let _depth = if config.tracks() && call.has(Begun::TRACKED) {
+        let mut depth = if config.tracks() && call.has(Begun::TRACKED) {
             Some(PollGuard::enter(reach::<K>()))
         } else {
             None
@@ -221,30 +276,48 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
             unreachable!("an instrumented future is polled again after it completed")
         };
         // Only a counted call records anything at a drop: only it needs to
-        // know whether the drop is a panic inside a poll.
+        // know whether the drop is a panic inside a poll. The mark is set
+        // only if the body's poll unwinds (a landing pad: a poll that
+        // returns costs nothing).
         let counted = config.stats && call.has(Begun::COUNTED);
-        if counted {
-            call.flags |= AsyncCall::<K>::POLLING;
-        }
+        let unwinding = PanicMark(&mut call.flags);
         let poll = body.poll(cx);
-        if counted {
-            call.flags &= !AsyncCall::<K>::POLLING;
-        }
+        std::mem::forget(unwinding);
         if let Poll::Ready(output) = &poll {
             if counted {
                 let is_err = (this.is_err)(output);
-                let mut counted = Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED));
-                counted.set_request(call.flags & Begun::REQUEST);
+                let mut finished = Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED));
+                finished.set_request(call.flags & Begun::REQUEST);
                 call.flags &= !Begun::COUNTED;
+                // One visit to the thread-local for both: the poll leaves
+                // the depth chain as the call is counted (before the span
+                // exits, as a sync call leaves it before its span closes).
+                if let Some((depth, len_before)) = depth.take().and_then(PollGuard::disarm) {
+                    finished.set(Begun::TRACKED);
+                    finished.save(depth, len_before);
+                }
                 end(
                     reach::<K>(),
-                    counted,
+                    finished,
                     call.start,
                     Outcome::of_return(is_err),
                 );
             }
         }
+        drop(depth);
         poll
+    }
+}
+
+/// Marks an async call as inside a poll when the poll unwinds: then a drop
+/// of the call is a panic, not a cancellation. Forgotten when the poll
+/// returns.
+struct PanicMark<'a>(&'a mut u32);
+
+impl Drop for PanicMark<'_> {
+    #[cold]
+    fn drop(&mut self) {
+        *self.0 |= POLLING;
     }
 }
 
@@ -265,16 +338,39 @@ impl<R: Reach> PollGuard<R> {
         let entered = key
             .try_with(|l| {
                 let Attached { chain, .. } = l.attached(site, key)?;
+                let index = site.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT;
+                // As a sync call's entry does: on an empty chain (a task's
+                // poll straight from its executor, the common case) the
+                // depth is 0 without reading it, so entry and exit store
+                // constants and consecutive polls do not wait on each
+                // other's stores.
+                if chain.len() == 0 {
+                    debug_assert_eq!(l.depth.get(), 0, "depth without a chain");
+                    l.depth.set(1);
+                    chain.push_first(index);
+                    return Some((chain, 0, 0));
+                }
                 let depth = l.depth.get();
                 l.depth.set(depth.wrapping_add(1));
                 // Past the ceiling a poll still runs; the call was counted
                 // (or not) at its start.
-                let (len_before, _aside) =
-                    chain.push(site.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT);
+                let (len_before, _aside) = chain.push(index);
                 Some((chain, depth, len_before))
             })
             .flatten();
         PollGuard { entered, reach }
+    }
+}
+
+impl<R: Reach> PollGuard<R> {
+    /// Leaves the poll guard without leaving the chain: returns the depth
+    /// and chain length to restore (none when the poll entered nothing),
+    /// for the caller to store back.
+    #[inline(always)]
+    fn disarm(self) -> Option<(u32, u32)> {
+        let this = ManuallyDrop::new(self);
+        this.entered
+            .map(|(_, depth, len_before)| (depth, len_before))
     }
 }
 
