@@ -47,9 +47,7 @@ impl<K: Key> AsyncCall<K> {
     #[inline(always)]
     fn new(begun: Begun, start: u64) -> AsyncCall<K> {
         AsyncCall {
-            // The call starts inside its first poll: a panic before the
-            // body is wrapped (building the span, say) is a panic.
-            flags: begun.flags() | begun.request() | POLLING,
+            flags: begun.flags() | begun.request(),
             start,
             key: PhantomData,
         }
@@ -103,7 +101,7 @@ impl<K: Key> AsyncCall<K> {
             body: Some(body),
             // Between polls from now on: a drop is a cancellation.
             call: Polled {
-                flags: this.flags & !POLLING,
+                flags: this.flags,
                 start: this.start,
                 key: PhantomData,
             },
@@ -116,16 +114,12 @@ impl<K: Key> AsyncCall<K> {
 impl<K: Key> Drop for AsyncCall<K> {
     #[inline(always)]
     fn drop(&mut self) {
-        // A call that completed was counted then: only a call dropped
-        // before it completed records anything here, out of line, so the
-        // instrumented future's drop glue stays small enough to inline.
+        // Dropped before its body was wrapped: the call starts inside its
+        // first poll, and nothing between its start and the wrapping
+        // awaits, so only a panic (building the span, say) drops it here.
+        // Once wrapped, the instrumented future records what a drop must.
         if K::callee().config.stats && self.has(Begun::COUNTED) {
-            unfinished_async(
-                K::callee().site,
-                LocalAt::Own(K::local()),
-                self.start,
-                self.has(POLLING),
-            );
+            unfinished_async(K::callee().site, LocalAt::Own(K::local()), self.start, true);
         }
     }
 }
@@ -266,10 +260,10 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         // The options are constants here (in an optimised build): what a
         // function's options rule out folds away.
         let config = K::callee().config;
-        let mut depth = if config.tracks() && call.has(Begun::TRACKED) {
-            Some(PollGuard::enter(reach::<K>()))
+        let depth = if config.tracks() && call.has(Begun::TRACKED) {
+            PollGuard::enter(reach::<K>())
         } else {
-            None
+            PollGuard::none(reach::<K>())
         };
         let _entered = this.span.get().map(tracing::Span::enter);
         let Some(body) = this.body.as_pin_mut() else {
@@ -283,19 +277,16 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         let unwinding = PanicMark(&mut call.flags);
         let poll = body.poll(cx);
         std::mem::forget(unwinding);
+        // The poll leaves the depth chain before the call is counted and
+        // before the span exits, as a sync call leaves it before its span
+        // closes (and next to the count's own visit to the thread-local).
+        drop(depth);
         if let Poll::Ready(output) = &poll {
             if counted {
                 let is_err = (this.is_err)(output);
                 let mut finished = Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED));
                 finished.set_request(call.flags & Begun::REQUEST);
                 call.flags &= !Begun::COUNTED;
-                // One visit to the thread-local for both: the poll leaves
-                // the depth chain as the call is counted (before the span
-                // exits, as a sync call leaves it before its span closes).
-                if let Some((depth, len_before)) = depth.take().and_then(PollGuard::disarm) {
-                    finished.set(Begun::TRACKED);
-                    finished.save(depth, len_before);
-                }
                 end(
                     reach::<K>(),
                     finished,
@@ -304,7 +295,6 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
                 );
             }
         }
-        drop(depth);
         poll
     }
 }
@@ -363,14 +353,14 @@ impl<R: Reach> PollGuard<R> {
 }
 
 impl<R: Reach> PollGuard<R> {
-    /// Leaves the poll guard without leaving the chain: returns the depth
-    /// and chain length to restore (none when the poll entered nothing),
-    /// for the caller to store back.
+    /// A poll off the depth chain (a call that is not tracked): nothing to
+    /// leave.
     #[inline(always)]
-    fn disarm(self) -> Option<(u32, u32)> {
-        let this = ManuallyDrop::new(self);
-        this.entered
-            .map(|(_, depth, len_before)| (depth, len_before))
+    fn none(reach: R) -> PollGuard<R> {
+        PollGuard {
+            entered: None,
+            reach,
+        }
     }
 }
 
