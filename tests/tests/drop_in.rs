@@ -659,6 +659,94 @@ fn a_body_that_panics_while_dropped_still_closes_its_span_and_counts() {
     );
 }
 
+/// A layer that panics as the span of [`closes_panicking`] closes.
+struct PanicsOnClose;
+
+impl<S> tracing_subscriber::Layer<S> for PanicsOnClose
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ctx
+            .span(&id)
+            .is_some_and(|s| s.name() == "closes_panicking")
+        {
+            panic!("planned close panic");
+        }
+    }
+}
+
+#[instrument_once]
+async fn closes_panicking(rx: futures::channel::oneshot::Receiver<()>) {
+    let _ = rx.await;
+}
+
+/// A subscriber that panics as a cancelled call's span closes: the panic
+/// reaches the dropper, and the cancellation is still counted.
+#[test]
+fn a_subscriber_that_panics_closing_the_span_still_has_the_call_counted() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let site = site!(closes_panicking);
+    let (_tx, rx) = futures::channel::oneshot::channel();
+    let subscriber = tracing_subscriber::registry().with(PanicsOnClose);
+    let dropped = tracing::subscriber::with_default(subscriber, || {
+        let mut fut = Box::pin(closes_panicking(rx));
+        assert!(fut.as_mut().now_or_never().is_none());
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(fut)))
+    });
+    assert!(
+        dropped.is_err(),
+        "the subscriber's panic reaches the dropper"
+    );
+    let s = site.stats();
+    assert_eq!(
+        (s.calls, s.cancelled, s.panics, s.in_flight),
+        (1, 1, 0, 0),
+        "{s:?}"
+    );
+}
+
+/// Pending at its first poll, ready at the next.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// Its span's field awaits: the call's preamble itself can be pending.
+#[instrument_once(fields(waited = { yield_once().await; 1u32 }))]
+async fn field_awaits(x: u32) -> u32 {
+    x
+}
+
+/// A call dropped while its span's field awaits is cancelled, not a panic;
+/// one that goes on completes as usual.
+#[test]
+fn a_call_dropped_while_a_field_awaits_is_cancelled() {
+    let site = site!(field_awaits);
+    let ((), log) = record(Level::TRACE, || {
+        let mut fut = Box::pin(field_awaits(1));
+        assert!(fut.as_mut().now_or_never().is_none());
+        drop(fut);
+        assert_eq!(futures::executor::block_on(field_awaits(2)), 2);
+    });
+    let s = site.stats();
+    assert_eq!(
+        (s.calls, s.ok, s.cancelled, s.panics, s.in_flight),
+        (2, 1, 1, 0, 0),
+        "{s:?} {log:#?}"
+    );
+    assert!(instrument_once::current_chain().is_empty());
+}
+
 // ------------------------------------------------------------ impl Trait inside a Result
 
 #[instrument_once]

@@ -114,23 +114,27 @@ impl<K: Key> AsyncCall<K> {
 impl<K: Key> Drop for AsyncCall<K> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Dropped before its body was wrapped: the call starts inside its
-        // first poll, and nothing between its start and the wrapping
-        // awaits, so only a panic (building the span, say) drops it here.
-        // Once wrapped, the instrumented future records what a drop must.
+        // Dropped before its body was wrapped: a panic as the span was
+        // built (a field's expression, say), or, where a field's
+        // expression awaits, a cancellation at that await. Once wrapped,
+        // the instrumented future records what a drop must.
         if K::callee().config.stats && self.has(Begun::COUNTED) {
-            unfinished_async(K::callee().site, LocalAt::Own(K::local()), self.start, true);
+            unfinished_async(
+                K::callee().site,
+                LocalAt::Own(K::local()),
+                self.start,
+                std::thread::panicking(),
+            );
         }
     }
 }
 
-/// Counts an async call dropped before it completed: a panic when it was
-/// dropped in the middle of a poll (`polling`: a panic is unwinding),
-/// a cancellation otherwise. Not generic: compiled once, in this crate.
+/// Counts an async call dropped before it completed: a panic when a panic
+/// of its own poll is unwinding (`panicked`), a cancellation otherwise. Not generic: compiled once, in this crate.
 #[cold]
 #[inline(never)]
-fn unfinished_async(site: &'static Site, local: LocalAt, start: u64, polling: bool) {
-    let outcome = if polling {
+fn unfinished_async(site: &'static Site, local: LocalAt, start: u64, panicked: bool) {
+    let outcome = if panicked {
         Outcome::Panic
     } else {
         Outcome::Cancelled
@@ -198,32 +202,38 @@ pin_project_lite::pin_project! {
 /// counts the call as cancelled (or as a panic, dropped while a poll
 /// unwinds). So a cancelled call's span closes before the cancellation is
 /// counted, as a sync call's span closes before its guard records the
-/// outcome. A body whose drop panics still has its span closed and its call
-/// counted.
+/// outcome. Each step is a guard of its own: a body whose drop panics still
+/// has its span closed and its call counted, and a subscriber that panics
+/// as the span closes still has the call counted.
 #[inline(never)]
 fn drop_slow<F, K: Key>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>, call: &Polled<K>) {
-    struct Rest<'a, K: Key> {
-        span: &'a mut SpanSlot,
-        call: &'a Polled<K>,
-    }
-    impl<K: Key> Drop for Rest<'_, K> {
+    struct Count<'a, K: Key>(&'a Polled<K>);
+    impl<K: Key> Drop for Count<'_, K> {
         fn drop(&mut self) {
-            self.span.close();
-            if self.call.unfinished() {
+            if self.0.unfinished() {
                 unfinished_async(
                     K::callee().site,
                     LocalAt::Own(K::local()),
-                    self.call.start,
-                    self.call.has(POLLING),
+                    self.0.start,
+                    self.0.has(POLLING),
                 );
             }
         }
     }
-    let rest = Rest { span, call };
-    let entered = rest.span.get().map(tracing::Span::enter);
+    struct Close<'a>(&'a mut SpanSlot);
+    impl Drop for Close<'_> {
+        fn drop(&mut self) {
+            self.0.close();
+        }
+    }
+    // Dropped in the reverse order: the span closes, then the call counts.
+    let count = Count(call);
+    let close = Close(span);
+    let entered = close.0.get().map(tracing::Span::enter);
     body.set(None);
     drop(entered);
-    drop(rest);
+    drop(close);
+    drop(count);
 }
 
 /// An instrumented future's span, if it has one. It has no drop glue: the
@@ -272,7 +282,10 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         // Only a counted call records anything at a drop: only it needs to
         // know whether the drop is a panic inside a poll. The mark is set
         // only if the body's poll unwinds (a landing pad: a poll that
-        // returns costs nothing).
+        // returns costs nothing). A subscriber that panics as the span is
+        // entered or exited is not covered: arming the mark around the
+        // span's entry too cost 6 Ir a call (`benches/icount.sh`), and the
+        // call is then counted as cancelled, never lost.
         let counted = config.stats && call.has(Begun::COUNTED);
         let unwinding = PanicMark(&mut call.flags);
         let poll = body.poll(cx);
