@@ -191,6 +191,30 @@ pub async fn awork_io_counters(x: u64) -> u64 {
     body(x)
 }
 
+/// The same four async functions again, polled only through `dyn Future`
+/// ([`block_on_dyn`]): functions of their own, so that taking their poll's
+/// address does not change how the compiler treats the ones above (a poll
+/// function with a single call site is inlined into it; one whose address
+/// is taken for a vtable loses that).
+pub async fn adyn_bare(x: u64) -> u64 {
+    body(x)
+}
+
+#[tracing::instrument]
+pub async fn adyn_tracing(x: u64) -> u64 {
+    body(x)
+}
+
+#[instrument_once(stats = false)]
+pub async fn adyn_io_spans(x: u64) -> u64 {
+    body(x)
+}
+
+#[instrument_once(timing = false)]
+pub async fn adyn_io_counters(x: u64) -> u64 {
+    body(x)
+}
+
 /// Polls a future that completes at once, with a no-op waker.
 pub fn block_on_noop<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
@@ -199,6 +223,23 @@ pub fn block_on_noop<F: Future>(f: F) -> F::Output {
         Poll::Ready(v) => v,
         Poll::Pending => panic!("the benchmarked futures complete on their first poll"),
     }
+}
+
+/// Polls a future that completes at once through `dyn Future`, as an
+/// executor polls a task: the poll is compiled apart from where the future
+/// was built, so nothing of its state folds into constants.
+pub fn block_on_dyn<F: Future<Output = u64>>(f: F) -> u64 {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    match poll_dyn(f.as_mut(), &mut cx) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the benchmarked futures complete on their first poll"),
+    }
+}
+
+#[inline(never)]
+fn poll_dyn(f: std::pin::Pin<&mut dyn Future<Output = u64>>, cx: &mut Context<'_>) -> Poll<u64> {
+    f.poll(cx)
 }
 
 /// A layer that does nothing: `registry()` alone never frees closed spans
@@ -363,4 +404,35 @@ pub fn run(variant: &str, n: u64) -> u64 {
         other => panic!("unknown variant {other}"),
     }
     acc
+}
+
+/// Calls `variant` `n` times: [`run`]'s variants, and the async ones
+/// polled apart from where they are built (`async_dyn_*`).
+///
+/// # Panics
+///
+/// On an unknown variant name.
+pub fn run_variant(variant: &str, n: u64) -> u64 {
+    run_polled_apart(variant, n).unwrap_or_else(|| run(variant, n))
+}
+
+/// The async variants polled through `dyn Future` ([`block_on_dyn`]), as
+/// an executor polls a task. In [`run`]'s async rows the future is polled
+/// where it is built, and the compiler inlines the poll there, so what
+/// the future holds folds into constants: those rows flatter every
+/// instrumented future.
+#[inline(never)]
+fn run_polled_apart(variant: &str, n: u64) -> Option<u64> {
+    let f: fn(u64) -> u64 = match variant {
+        "async_dyn_bare" => |x| block_on_dyn(adyn_bare(x)),
+        "async_dyn_tracing" => |x| block_on_dyn(adyn_tracing(x)),
+        "async_dyn_io_spans" => |x| block_on_dyn(adyn_io_spans(x)),
+        "async_dyn_io_counters" => |x| block_on_dyn(adyn_io_counters(x)),
+        _ => return None,
+    };
+    let mut acc = 0u64;
+    for i in 0..n {
+        acc = acc.wrapping_add(black_box(f(black_box(i))));
+    }
+    Some(acc)
 }

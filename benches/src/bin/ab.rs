@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use instrument_once_benches::{install, run, switch_off};
+use instrument_once_benches::{install, run_variant as run, switch_off};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);

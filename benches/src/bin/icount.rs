@@ -11,7 +11,7 @@ use instrument_once_benches::{install, switch_off};
 /// Collected by callgrind (`--toggle-collect=icount::run`).
 #[inline(never)]
 fn run(variant: &str, n: u64) -> u64 {
-    instrument_once_benches::run(variant, n)
+    instrument_once_benches::run_variant(variant, n)
 }
 
 fn main() {
@@ -26,6 +26,6 @@ fn main() {
     // One warm-up call registers the site (and calibrates the clock, which
     // takes a time, not a number of instructions) outside the collected
     // function: the library's `run`, not this binary's.
-    black_box(instrument_once_benches::run(&variant, 1));
+    black_box(instrument_once_benches::run_variant(&variant, 1));
     println!("{}", run(&variant, n));
 }
