@@ -347,7 +347,7 @@ pub fn fastrace_rooted_calls(n: u64) -> u64 {
 }
 
 /// Calls `variant` `n` times (the names `benches/icount.sh` and the `ab`
-/// binary take) and returns a sum of the results, so nothing is optimised
+/// binary take, but for `async_dyn_*`: see [`run_variant`]) and returns a sum of the results, so nothing is optimised
 /// away.
 ///
 /// # Panics

@@ -10,6 +10,7 @@ use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
+use syn::visit::Visit;
 use syn::{Expr, Ident, LitBool, LitInt, LitStr, Path, Token};
 
 /// A value together with the span of the key that set it.
@@ -330,6 +331,21 @@ impl ToTokens for FieldName {
     }
 }
 
+/// Finds an `.await` that would suspend the code an expression is in.
+struct AwaitFinder(bool);
+
+impl<'ast> Visit<'ast> for AwaitFinder {
+    fn visit_expr_await(&mut self, _: &'ast syn::ExprAwait) {
+        self.0 = true;
+    }
+
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
 /// One entry of `fields(..)`, as `tracing::span!` takes it.
 #[derive(Clone)]
 pub(crate) struct Field {
@@ -517,6 +533,32 @@ impl Args {
     /// Whether counters are kept (`stats = false` turns them off).
     pub(crate) fn stats(&self) -> bool {
         self.stats.as_ref().is_none_or(|s| s.value)
+    }
+
+    /// Whether an expression the span is built from (a field's name or
+    /// value, `parent`, `follows_from`) awaits: then an async function's
+    /// preamble can be suspended, and dropped there, before its body runs.
+    /// Awaits inside closures and `async` blocks do not count (they do not
+    /// suspend the preamble); nor can one inside a macro call be seen.
+    pub(crate) fn preamble_awaits(&self) -> bool {
+        let fields = self
+            .fields
+            .as_ref()
+            .map(|f| f.value.as_slice())
+            .unwrap_or_default();
+        let mut finder = AwaitFinder(false);
+        for field in fields {
+            if let FieldName::Braced(name) = &field.name {
+                finder.visit_expr(name);
+            }
+            if let Some(value) = &field.value {
+                finder.visit_expr(value);
+            }
+        }
+        for expr in [&self.parent, &self.follows_from].into_iter().flatten() {
+            finder.visit_expr(&expr.value);
+        }
+        finder.0
     }
 
     /// Whether calls are timed.

@@ -328,6 +328,30 @@ impl Plan<'_> {
         at: Span,
         inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
     ) -> TokenStream {
+        let entered = self.enter_keyed(p, asyncness, at, inputs);
+        // An async call whose span's expressions await can be dropped
+        // before its body is wrapped without a panic: it says so, so that
+        // such a drop counts a cancellation (and an early return, `?` in a
+        // field, a return).
+        if asyncness && self.args.preamble_awaits() {
+            quote! {
+                #entered
+                let __io_call = __io_call.awaits_before_body();
+            }
+        } else {
+            entered
+        }
+    }
+
+    /// `let __io_call = ..;`, with the call's key noted (see
+    /// [`Plan::enter`]).
+    fn enter_keyed(
+        &self,
+        p: &TokenStream,
+        asyncness: bool,
+        at: Span,
+        inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
+    ) -> TokenStream {
         let Some(repeats_by) = &self.args.repeats_by else {
             return self.entered(p, asyncness, at, &TokenStream::new());
         };

@@ -747,6 +747,49 @@ fn a_call_dropped_while_a_field_awaits_is_cancelled() {
     assert!(instrument_once::current_chain().is_empty());
 }
 
+fn parse_field(s: &str) -> Result<u32, Oops> {
+    s.parse().map_err(|_| Oops)
+}
+
+/// A field that returns early with `?`: the body never runs.
+#[instrument_once(fields(v = parse_field(s)?))]
+async fn field_returns_early(s: &str) -> Result<u32, Oops> {
+    Ok(s.len().try_into().unwrap_or(0))
+}
+
+/// The same, sync.
+#[instrument_once(fields(v = parse_field(s)?))]
+fn field_returns_early_sync(s: &str) -> Result<u32, Oops> {
+    Ok(s.len().try_into().unwrap_or(0))
+}
+
+/// A call that returns early from its span's field is counted as the sync
+/// twin counts it (a return: the value is never seen), not as a
+/// cancellation or a panic, and is not left in flight.
+#[test]
+fn an_early_return_from_a_field_counts_as_in_a_sync_call() {
+    let ((), _log) = record(Level::TRACE, || {
+        assert!(futures::executor::block_on(field_returns_early("x")).is_err());
+        assert!(field_returns_early_sync("x").is_err());
+        assert_eq!(
+            futures::executor::block_on(field_returns_early("7")).ok(),
+            Some(1)
+        );
+    });
+    let a = site!(field_returns_early).stats();
+    let s = site!(field_returns_early_sync).stats();
+    assert_eq!(
+        (a.calls, a.ok, a.errors, a.panics, a.cancelled, a.in_flight),
+        (2, 2, 0, 0, 0, 0),
+        "{a:?}"
+    );
+    assert_eq!(
+        (s.calls, s.ok, s.errors, s.panics, s.cancelled, s.in_flight),
+        (1, 1, 0, 0, 0, 0),
+        "{s:?}"
+    );
+}
+
 // ------------------------------------------------------------ impl Trait inside a Result
 
 #[instrument_once]

@@ -18,15 +18,18 @@ use crate::site::Site;
 use crate::stats::tally::key_hash;
 use crate::stats::Outcome;
 
-/// Set in an async call's flags while the call is inside a poll (a drop
-/// then is a panic unwinding, not a cancellation).
+/// Set in an async call's flags when one of its polls unwinds: a drop then
+/// is a panic, not a cancellation (see `PanicMark`).
 const POLLING: u32 = 1 << 31;
-const _: () = assert!(Begun::ALL & POLLING == 0);
+/// Set in an async call's flags when the expressions its span is built
+/// from await (see [`AsyncCall::awaits_before_body`]).
+const PREAMBLE_AWAITS: u32 = 1 << 30;
+const _: () = assert!(Begun::ALL & (POLLING | PREAMBLE_AWAITS) == 0);
 
 /// The state of one async call, created at the call's first poll (the
 /// preamble of the generated `async` body runs there). Sixteen bytes: what
-/// entry decided (its flags, and whether the call is inside a poll) and the
-/// clock reading, so an instrumented future is at most 16 bytes larger than
+/// entry decided (its flags, and whether the span's expressions await) and
+/// the clock reading, so an instrumented future is at most 16 bytes larger than
 /// `tracing::instrument`'s (`tests/future_size.rs`).
 pub struct AsyncCall<K: Key> {
     flags: u32,
@@ -67,6 +70,17 @@ impl<K: Key> AsyncCall<K> {
     pub fn try_start() -> Result<AsyncCall<K>, DepthExceeded> {
         let (begun, start) = try_begin(reach::<K>(), false)?;
         Ok(AsyncCall::new(begun, start))
+    }
+
+    /// Says that the expressions the call's span is built from await, so
+    /// the call can be dropped before its body is wrapped without a panic:
+    /// such a drop is then a cancellation. (Without it, such a drop can
+    /// only be an early return, `?` in a field, and counts as a return.)
+    #[inline(always)]
+    #[must_use]
+    pub fn awaits_before_body(mut self) -> AsyncCall<K> {
+        self.flags |= PREAMBLE_AWAITS;
+        self
     }
 
     /// Notes the call's key (the `repeats_by` arguments) when the call runs
@@ -115,30 +129,33 @@ impl<K: Key> Drop for AsyncCall<K> {
     #[inline(always)]
     fn drop(&mut self) {
         // Dropped before its body was wrapped: a panic as the span was
-        // built (a field's expression, say), or, where a field's
-        // expression awaits, a cancellation at that await. Once wrapped,
-        // the instrumented future records what a drop must.
+        // built (a field's expression, say); where the span's expressions
+        // await, a cancellation at that await; otherwise an early return
+        // (`?` in a field), counted as a return, as a sync call's is.
+        // Once wrapped, the instrumented future records what a drop must.
         if K::callee().config.stats && self.has(Begun::COUNTED) {
+            let outcome = if std::thread::panicking() {
+                Outcome::Panic
+            } else if self.has(PREAMBLE_AWAITS) {
+                Outcome::Cancelled
+            } else {
+                Outcome::Ok
+            };
             unfinished_async(
                 K::callee().site,
                 LocalAt::Own(K::local()),
                 self.start,
-                std::thread::panicking(),
+                outcome,
             );
         }
     }
 }
 
-/// Counts an async call dropped before it completed: a panic when a panic
-/// of its own poll is unwinding (`panicked`), a cancellation otherwise. Not generic: compiled once, in this crate.
+/// Counts an async call dropped before it completed, with `outcome`. Not
+/// generic: compiled once, in this crate.
 #[cold]
 #[inline(never)]
-fn unfinished_async(site: &'static Site, local: LocalAt, start: u64, panicked: bool) {
-    let outcome = if panicked {
-        Outcome::Panic
-    } else {
-        Outcome::Cancelled
-    };
+fn unfinished_async(site: &'static Site, local: LocalAt, start: u64, outcome: Outcome) {
     // The poll guard, not the call, leaves the depth chain.
     end(
         Dyn::new(site, local),
@@ -211,11 +228,18 @@ fn drop_slow<F, K: Key>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>, call
     impl<K: Key> Drop for Count<'_, K> {
         fn drop(&mut self) {
             if self.0.unfinished() {
+                // Dropped as its own poll unwinds: a panic; otherwise
+                // between polls: a cancellation.
+                let outcome = if self.0.has(POLLING) {
+                    Outcome::Panic
+                } else {
+                    Outcome::Cancelled
+                };
                 unfinished_async(
                     K::callee().site,
                     LocalAt::Own(K::local()),
                     self.0.start,
-                    self.0.has(POLLING),
+                    outcome,
                 );
             }
         }
@@ -279,13 +303,13 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         let Some(body) = this.body.as_pin_mut() else {
             unreachable!("an instrumented future is polled again after it completed")
         };
-        // Only a counted call records anything at a drop: only it needs to
-        // know whether the drop is a panic inside a poll. The mark is set
-        // only if the body's poll unwinds (a landing pad: a poll that
-        // returns costs nothing). A subscriber that panics as the span is
-        // entered or exited is not covered: arming the mark around the
-        // span's entry too cost 6 Ir a call (`benches/icount.sh`), and the
-        // call is then counted as cancelled, never lost.
+        // Whether a drop is a panic inside a poll matters only to a counted
+        // call, but the mark is armed for any: it is set only if the body's
+        // poll unwinds (a landing pad: a poll that returns costs nothing).
+        // A subscriber that panics as the span is entered or exited is not
+        // covered: arming the mark around the span's entry too cost 6 Ir a
+        // call (`benches/icount.sh`), and the call is then counted as
+        // cancelled, never lost.
         let counted = config.stats && call.has(Begun::COUNTED);
         let unwinding = PanicMark(&mut call.flags);
         let poll = body.poll(cx);
