@@ -778,16 +778,19 @@ fn an_early_return_from_a_field_counts_as_in_a_sync_call() {
     });
     let a = site!(field_returns_early).stats();
     let s = site!(field_returns_early_sync).stats();
+    // Timed as returns: `latency.count == ok + errors`.
     assert_eq!(
         (a.calls, a.ok, a.errors, a.panics, a.cancelled, a.in_flight),
         (2, 2, 0, 0, 0, 0),
         "{a:?}"
     );
+    assert_eq!(a.latency.count, 2, "{a:?}");
     assert_eq!(
         (s.calls, s.ok, s.errors, s.panics, s.cancelled, s.in_flight),
         (1, 1, 0, 0, 0, 0),
         "{s:?}"
     );
+    assert_eq!(s.latency.count, 1, "{s:?}");
 }
 
 // ------------------------------------------------------------ impl Trait inside a Result

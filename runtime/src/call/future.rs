@@ -141,9 +141,11 @@ impl<K: Key> Drop for AsyncCall<K> {
             } else {
                 Outcome::Ok
             };
+            // A return is timed, as a sync call's early return is.
             unfinished_async(
                 K::callee().site,
                 LocalAt::Own(K::local()),
+                Begun::new(Begun::COUNTED | self.flags & Begun::TIMED),
                 self.start,
                 outcome,
             );
@@ -151,18 +153,20 @@ impl<K: Key> Drop for AsyncCall<K> {
     }
 }
 
-/// Counts an async call dropped before it completed, with `outcome`. Not
-/// generic: compiled once, in this crate.
+/// Counts an async call dropped before it completed, with `outcome` (timed
+/// when `begun` says so and the outcome is a return). Not generic: compiled
+/// once, in this crate.
 #[cold]
 #[inline(never)]
-fn unfinished_async(site: &'static Site, local: LocalAt, start: u64, outcome: Outcome) {
+fn unfinished_async(
+    site: &'static Site,
+    local: LocalAt,
+    begun: Begun,
+    start: u64,
+    outcome: Outcome,
+) {
     // The poll guard, not the call, leaves the depth chain.
-    end(
-        Dyn::new(site, local),
-        Begun::new(Begun::COUNTED),
-        start,
-        outcome,
-    );
+    end(Dyn::new(site, local), begun, start, outcome);
 }
 
 /// An async call's state inside its instrumented future: an
@@ -238,6 +242,7 @@ fn drop_slow<F, K: Key>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>, call
                 unfinished_async(
                     K::callee().site,
                     LocalAt::Own(K::local()),
+                    Begun::new(Begun::COUNTED),
                     self.0.start,
                     outcome,
                 );

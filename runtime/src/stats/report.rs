@@ -36,7 +36,9 @@ use super::histogram::Buckets;
 ///   `recursion = "outermost"`, calls nested in an outer call of the same
 ///   function (nowhere: they are part of the outer call).
 /// * `ok`, `errors`: calls that returned; `errors` those whose value was
-///   `Err(_)` (of any `Result`), `ok` all others.
+///   `Err(_)` (of any `Result`), `ok` all others. A call that returns
+///   before its body runs (`?` in a span field's expression) counts as
+///   `ok`: its value is not seen.
 /// * `panics`: calls a panic unwound through. `cancelled`: async calls
 ///   dropped after their first poll and before completing.
 /// * `in_flight`: `calls` minus the four outcomes.
