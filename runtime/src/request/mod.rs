@@ -34,7 +34,7 @@
 //!
 //! * `#[instrument_once(request)]`: each call of the function is one
 //!   request, named after its qualified name.
-//! * [`scope`] runs a closure as one request, [`scope_async`] a future (the
+//! * [`scope`](fn@scope) runs a closure as one request, [`scope_async`] a future (the
 //!   request follows the future across polls and threads).
 //! * A scope opened inside a request is part of it. A task spawned from
 //!   inside a request is not, unless wrapped in a scope of its own; neither
