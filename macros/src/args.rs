@@ -339,6 +339,16 @@ impl<'ast> Visit<'ast> for AwaitFinder {
         self.0 = true;
     }
 
+    // A macro's expansion cannot be seen: it may await (`join!`, or an
+    // `.await` in `format!`'s arguments), so it counts as awaiting.
+    fn visit_expr_macro(&mut self, _: &'ast syn::ExprMacro) {
+        self.0 = true;
+    }
+
+    fn visit_stmt_macro(&mut self, _: &'ast syn::StmtMacro) {
+        self.0 = true;
+    }
+
     fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
 
     fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
@@ -539,7 +549,8 @@ impl Args {
     /// value, `parent`, `follows_from`) awaits: then an async function's
     /// preamble can be suspended, and dropped there, before its body runs.
     /// Awaits inside closures and `async` blocks do not count (they do not
-    /// suspend the preamble); nor can one inside a macro call be seen.
+    /// suspend the preamble); a macro call counts, since its expansion
+    /// cannot be seen.
     pub(crate) fn preamble_awaits(&self) -> bool {
         let fields = self
             .fields

@@ -727,23 +727,37 @@ async fn field_awaits(x: u32) -> u32 {
     x
 }
 
-/// A call dropped while its span's field awaits is cancelled, not a panic;
-/// one that goes on completes as usual.
+/// Its span's field awaits inside a macro call, which the attribute cannot
+/// see into.
+#[instrument_once(fields(waited = format!("{:?}", yield_once().await)))]
+async fn field_awaits_in_a_macro(x: u32) -> u32 {
+    x
+}
+
+/// A call dropped while its span's field awaits is cancelled, not a panic
+/// (an `.await` hidden in a macro call too); one that goes on completes as
+/// usual.
 #[test]
 fn a_call_dropped_while_a_field_awaits_is_cancelled() {
-    let site = site!(field_awaits);
     let ((), log) = record(Level::TRACE, || {
         let mut fut = Box::pin(field_awaits(1));
         assert!(fut.as_mut().now_or_never().is_none());
         drop(fut);
         assert_eq!(futures::executor::block_on(field_awaits(2)), 2);
+        let mut fut = Box::pin(field_awaits_in_a_macro(1));
+        assert!(fut.as_mut().now_or_never().is_none());
+        drop(fut);
+        assert_eq!(futures::executor::block_on(field_awaits_in_a_macro(2)), 2);
     });
-    let s = site.stats();
-    assert_eq!(
-        (s.calls, s.ok, s.cancelled, s.panics, s.in_flight),
-        (2, 1, 1, 0, 0),
-        "{s:?} {log:#?}"
-    );
+    for site in [site!(field_awaits), site!(field_awaits_in_a_macro)] {
+        let s = site.stats();
+        assert_eq!(
+            (s.calls, s.ok, s.cancelled, s.panics, s.in_flight),
+            (2, 1, 1, 0, 0),
+            "{}: {s:?} {log:#?}",
+            site.name()
+        );
+    }
     assert!(instrument_once::current_chain().is_empty());
 }
 

@@ -402,3 +402,33 @@ fn same_named_functions_are_two_request_series() {
     let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())));
     assert!(parsed.is_ok());
 }
+
+fn parse_id(id: &str) -> Result<u32, std::num::ParseIntError> {
+    id.parse()
+}
+
+/// Its span's field returns early when the id does not parse.
+#[instrument_once(repeats_by(id), fields(n = parse_id(id)?))]
+async fn load_by_id(id: &str) -> Result<u32, std::num::ParseIntError> {
+    Ok(1)
+}
+
+/// An async call that returns early from its span's field (the body never
+/// runs) is a repeat like any other, its time included, as a sync call's
+/// early return is.
+#[test]
+fn an_early_return_from_a_field_adds_its_repeat_time() {
+    // A subscriber, so that the span and its fields are built.
+    let ((), _log) = instrument_once_tests::record(tracing::Level::TRACE, || {
+        futures::executor::block_on(request::scope_async("early-returns", async {
+            assert!(load_by_id("x").await.is_err());
+            assert!(load_by_id("x").await.is_err());
+        }));
+    });
+    let report = request::report();
+    let s = report
+        .get("early-returns", &qualified("load_by_id"))
+        .unwrap();
+    assert_eq!((s.calls, s.repeats), (2, 1));
+    assert!(s.repeat_time > std::time::Duration::ZERO, "{s:?}");
+}

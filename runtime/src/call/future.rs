@@ -130,8 +130,10 @@ impl<K: Key> Drop for AsyncCall<K> {
     fn drop(&mut self) {
         // Dropped before its body was wrapped: a panic as the span was
         // built (a field's expression, say); where the span's expressions
-        // await, a cancellation at that await; otherwise an early return
-        // (`?` in a field), counted as a return, as a sync call's is.
+        // may await, a cancellation at that await (an early return there
+        // cannot be told from one, and counts as one too); otherwise an
+        // early return (`?` in a field), counted as a return, as a sync
+        // call's is.
         // Once wrapped, the instrumented future records what a drop must.
         if K::callee().config.stats && self.has(Begun::COUNTED) {
             let outcome = if std::thread::panicking() {
@@ -141,11 +143,14 @@ impl<K: Key> Drop for AsyncCall<K> {
             } else {
                 Outcome::Ok
             };
-            // A return is timed, as a sync call's early return is.
+            // A return is timed (and its repeat time added to its
+            // request), as a sync call's early return is.
+            let mut begun = Begun::new(Begun::COUNTED | self.flags & Begun::TIMED);
+            begun.set_request(self.flags & Begun::REQUEST);
             unfinished_async(
                 K::callee().site,
                 LocalAt::Own(K::local()),
-                Begun::new(Begun::COUNTED | self.flags & Begun::TIMED),
+                begun,
                 self.start,
                 outcome,
             );

@@ -38,7 +38,9 @@ use super::histogram::Buckets;
 /// * `ok`, `errors`: calls that returned; `errors` those whose value was
 ///   `Err(_)` (of any `Result`), `ok` all others. A call that returns
 ///   before its body runs (`?` in a span field's expression) counts as
-///   `ok`: its value is not seen.
+///   `ok`: its value is not seen. (An async one whose span's expressions
+///   may also await, an `.await` or a macro call, counts as cancelled:
+///   the two cannot be told apart.)
 /// * `panics`: calls a panic unwound through. `cancelled`: async calls
 ///   dropped after their first poll and before completing.
 /// * `in_flight`: `calls` minus the four outcomes.
