@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use instrument_once::instrument_once;
-use instrument_once_tests::{record, site};
+use instrument_once_tests::{record, site, yield_now};
 use tracing::Level;
 
 macro_rules! twins {
@@ -706,30 +706,15 @@ fn a_subscriber_that_panics_closing_the_span_still_has_the_call_counted() {
     );
 }
 
-/// Pending at its first poll, ready at the next.
-async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-}
-
 /// Its span's field awaits: the call's preamble itself can be pending.
-#[instrument_once(fields(waited = { yield_once().await; 1u32 }))]
+#[instrument_once(fields(waited = { yield_now().await; 1u32 }))]
 async fn field_awaits(x: u32) -> u32 {
     x
 }
 
 /// Its span's field awaits inside a macro call, which the attribute cannot
 /// see into.
-#[instrument_once(fields(waited = format!("{:?}", yield_once().await)))]
+#[instrument_once(fields(waited = format!("{:?}", yield_now().await)))]
 async fn field_awaits_in_a_macro(x: u32) -> u32 {
     x
 }
