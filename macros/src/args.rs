@@ -331,7 +331,8 @@ impl ToTokens for FieldName {
     }
 }
 
-/// Finds an `.await` that would suspend the code an expression is in.
+/// Finds an `.await` that would suspend the code an expression is in, or a
+/// macro call that might hide one.
 struct AwaitFinder(bool);
 
 impl<'ast> Visit<'ast> for AwaitFinder {

@@ -329,10 +329,10 @@ impl Plan<'_> {
         inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
     ) -> TokenStream {
         let entered = self.enter_keyed(p, asyncness, at, inputs);
-        // An async call whose span's expressions await can be dropped
-        // before its body is wrapped without a panic: it says so, so that
-        // such a drop counts a cancellation (and an early return, `?` in a
-        // field, a return).
+        // An async call whose span's expressions may await can be dropped
+        // at that await, before its body is wrapped: it says so, and such
+        // a drop counts a cancellation. Without it, a drop there that is
+        // not a panic is an early return (`?` in a field): a return.
         if asyncness && self.args.preamble_awaits() {
             quote! {
                 #entered
