@@ -1,7 +1,9 @@
 //! The per-request call profile: attribution, nesting, repeats, exactness
 //! under concurrency, async requests that move between threads, the caps,
-//! the warning and the exports. Tests that change process-wide settings
-//! take turns (`TURN`); every test uses request names of its own.
+//! the warning and the exports. Every test takes its turn (`TURN`): the
+//! cap test refuses new (request, function) pairs for a moment, and every
+//! other test makes new pairs, which would then be refused. Every test uses
+//! request names of its own.
 #![allow(missing_docs)]
 
 use std::future::Future;
@@ -41,6 +43,7 @@ fn dashboard(user: &str) -> usize {
 
 #[test]
 fn a_request_fn_tallies_its_calls_and_repeats() {
+    let _turn = turn();
     dashboard("auth0|1");
     dashboard("auth0|2");
     let report = request::report();
@@ -64,6 +67,7 @@ fn a_request_fn_tallies_its_calls_and_repeats() {
 
 #[test]
 fn calls_outside_any_request_are_not_attributed_and_scopes_nest() {
+    let _turn = turn();
     render(1);
     let n = request::scope("outer-job", || {
         render(1) + request::scope("inner-job", || render(2))
@@ -78,6 +82,7 @@ fn calls_outside_any_request_are_not_attributed_and_scopes_nest() {
 
 #[test]
 fn different_keys_are_not_repeats() {
+    let _turn = turn();
     request::scope("keys-job", || {
         for user in ["a", "b", "c", "a", "b", "a"] {
             user_by_id(user);
@@ -91,6 +96,7 @@ fn different_keys_are_not_repeats() {
 
 #[test]
 fn a_panicking_request_still_ends() {
+    let _turn = turn();
     let outcome = std::panic::catch_unwind(|| {
         request::scope("panicking-job", || {
             render(1);
@@ -110,6 +116,7 @@ fn a_panicking_request_still_ends() {
 /// attributed exactly its own calls.
 #[test]
 fn requests_on_many_threads_are_exact() {
+    let _turn = turn();
     const NAMES: [&str; 4] = [
         "thread-job-0",
         "thread-job-1",
@@ -144,7 +151,6 @@ fn requests_on_many_threads_are_exact() {
 /// taken without it is `depth::chain`'s unit test.)
 #[test]
 fn chains_handed_to_new_threads_carry_no_request() {
-    // Takes turns: the cap test refuses new pairs for a moment.
     let _turn = turn();
     for round in 0..64 {
         std::thread::spawn(move || {
@@ -180,6 +186,7 @@ async fn fetch(id: u64) -> u64 {
 /// task spawned from inside a request is not part of it.
 #[test]
 fn async_requests_follow_their_tasks_across_threads() {
+    let _turn = turn();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -225,6 +232,7 @@ fn async_requests_follow_their_tasks_across_threads() {
 /// keeps its calls, on both threads.
 #[test]
 fn an_async_request_moved_to_another_thread_keeps_its_calls() {
+    let _turn = turn();
     let mut request = Box::pin(request::scope_async("moved-job", async {
         let first = fetch(1).await;
         first + fetch(1).await
@@ -352,6 +360,7 @@ fn repeats_warn_once_a_minute() {
 
 #[test]
 fn prometheus_has_the_request_families() {
+    let _turn = turn();
     request::scope("metrics-job", || {
         user_by_id("x");
         user_by_id("x");
@@ -374,6 +383,7 @@ fn prometheus_has_the_request_families() {
 /// label them.
 #[test]
 fn same_named_functions_are_two_request_series() {
+    let _turn = turn();
     fn first() -> u32 {
         #[instrument_once]
         fn lookup() -> u32 {
@@ -418,6 +428,7 @@ async fn load_by_id(id: &str) -> Result<u32, std::num::ParseIntError> {
 /// early return is.
 #[test]
 fn an_early_return_from_a_field_adds_its_repeat_time() {
+    let _turn = turn();
     // A subscriber, so that the span and its fields are built.
     let ((), _log) = instrument_once_tests::record(tracing::Level::TRACE, || {
         futures::executor::block_on(request::scope_async("early-returns", async {
