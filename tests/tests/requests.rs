@@ -116,13 +116,13 @@ fn a_panicking_request_still_ends() {
 /// attributed exactly its own calls.
 #[test]
 fn requests_on_many_threads_are_exact() {
-    let _turn = turn();
     const NAMES: [&str; 4] = [
         "thread-job-0",
         "thread-job-1",
         "thread-job-2",
         "thread-job-3",
     ];
+    let _turn = turn();
     instrument_once_tests::together(4, |t| {
         for _ in 0..500 {
             request::scope(NAMES[t], || {
@@ -383,7 +383,6 @@ fn prometheus_has_the_request_families() {
 /// label them.
 #[test]
 fn same_named_functions_are_two_request_series() {
-    let _turn = turn();
     fn first() -> u32 {
         #[instrument_once]
         fn lookup() -> u32 {
@@ -398,6 +397,7 @@ fn same_named_functions_are_two_request_series() {
         }
         lookup()
     }
+    let _turn = turn();
     request::scope("same-names-job", || first() + second());
     let text = instrument_once::registry().snapshot().to_prometheus();
     let series: Vec<&str> = text
