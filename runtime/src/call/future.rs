@@ -145,17 +145,25 @@ impl<K: Key> Drop for AsyncCall<K> {
             };
             // A return is timed (and its repeat time added to its
             // request), as a sync call's early return is.
-            let mut begun = Begun::new(Begun::COUNTED | self.flags & Begun::TIMED);
-            begun.set_request(self.flags & Begun::REQUEST);
             unfinished_async(
                 K::callee().site,
                 LocalAt::Own(K::local()),
-                begun,
+                finishing(self.flags),
                 self.start,
                 outcome,
             );
         }
     }
+}
+
+/// What a counted async call's exit passes to [`end`], from its flags: counted,
+/// timed if it was, and its request bits. (The poll guard, not the call,
+/// leaves the depth chain; `end` times only a return.)
+#[inline(always)]
+fn finishing(flags: u32) -> Begun {
+    let mut begun = Begun::new(flags & (Begun::COUNTED | Begun::TIMED));
+    begun.set_request(flags & Begun::REQUEST);
+    begun
 }
 
 /// Counts an async call dropped before it completed, with `outcome` (timed
@@ -247,7 +255,7 @@ fn drop_slow<F, K: Key>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>, call
                 unfinished_async(
                     K::callee().site,
                     LocalAt::Own(K::local()),
-                    Begun::new(Begun::COUNTED),
+                    finishing(self.0.flags),
                     self.0.start,
                     outcome,
                 );
@@ -331,8 +339,7 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         if let Poll::Ready(output) = &poll {
             if counted {
                 let is_err = (this.is_err)(output);
-                let mut finished = Begun::new(call.flags & (Begun::COUNTED | Begun::TIMED));
-                finished.set_request(call.flags & Begun::REQUEST);
+                let finished = finishing(call.flags);
                 call.flags &= !Begun::COUNTED;
                 end(
                     reach::<K>(),
@@ -397,9 +404,7 @@ impl<R: Reach> PollGuard<R> {
             .flatten();
         PollGuard { entered, reach }
     }
-}
 
-impl<R: Reach> PollGuard<R> {
     /// A poll off the depth chain (a call that is not tracked): nothing to
     /// leave.
     #[inline(always)]
