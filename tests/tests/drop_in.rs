@@ -633,14 +633,10 @@ async fn holds_a_bomb(rx: futures::channel::oneshot::Receiver<()>) {
 /// flight.
 #[test]
 fn a_body_that_panics_while_dropped_still_closes_its_span_and_counts() {
-    let site = site!(holds_a_bomb);
     let (_tx, rx) = futures::channel::oneshot::channel();
-    let (dropped, log) = record(Level::TRACE, || {
-        let mut fut = Box::pin(holds_a_bomb(rx));
-        assert!(fut.as_mut().now_or_never().is_none());
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(fut)))
+    let ((), log) = record(Level::TRACE, || {
+        drop_pending_expecting_a_panic(holds_a_bomb(rx));
     });
-    assert!(dropped.is_err(), "the body's panic reaches the dropper");
     let tail: Vec<&str> = log.iter().rev().take(3).rev().map(String::as_str).collect();
     assert_eq!(
         tail,
@@ -651,11 +647,26 @@ fn a_body_that_panics_while_dropped_still_closes_its_span_and_counts() {
         ],
         "{log:#?}"
     );
+    assert_cancelled_once(site!(holds_a_bomb));
+}
+
+/// Polls `fut` once (it must be pending), then drops it, and checks that
+/// the drop panics and the panic reaches the dropper.
+fn drop_pending_expecting_a_panic(fut: impl Future) {
+    let mut fut = Box::pin(fut);
+    assert!(fut.as_mut().now_or_never().is_none());
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(fut)));
+    assert!(dropped.is_err(), "the drop's panic reaches the dropper");
+}
+
+/// One call of `site`, counted as cancelled: not a panic, not in flight.
+fn assert_cancelled_once(site: &instrument_once::Site) {
     let s = site.stats();
     assert_eq!(
         (s.calls, s.cancelled, s.panics, s.in_flight),
         (1, 1, 0, 0),
-        "{s:?}"
+        "{}: {s:?}",
+        site.name()
     );
 }
 
@@ -686,24 +697,12 @@ async fn closes_panicking(rx: futures::channel::oneshot::Receiver<()>) {
 #[test]
 fn a_subscriber_that_panics_closing_the_span_still_has_the_call_counted() {
     use tracing_subscriber::layer::SubscriberExt as _;
-    let site = site!(closes_panicking);
     let (_tx, rx) = futures::channel::oneshot::channel();
     let subscriber = tracing_subscriber::registry().with(PanicsOnClose);
-    let dropped = tracing::subscriber::with_default(subscriber, || {
-        let mut fut = Box::pin(closes_panicking(rx));
-        assert!(fut.as_mut().now_or_never().is_none());
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(fut)))
+    tracing::subscriber::with_default(subscriber, || {
+        drop_pending_expecting_a_panic(closes_panicking(rx));
     });
-    assert!(
-        dropped.is_err(),
-        "the subscriber's panic reaches the dropper"
-    );
-    let s = site.stats();
-    assert_eq!(
-        (s.calls, s.cancelled, s.panics, s.in_flight),
-        (1, 1, 0, 0),
-        "{s:?}"
-    );
+    assert_cancelled_once(site!(closes_panicking));
 }
 
 /// Its span's field awaits: the call's preamble itself can be pending.
