@@ -13,7 +13,7 @@
 //!
 //! * Every thread that calls through a slot's layers has a [`Reader`]
 //!   record (its thread-local storage points at it): one word, `epoch,
-//!   depth`. (A slot without layers runs a chain that is never retired;
+//!   fenced, depth`. (A slot without layers runs a chain that is never retired;
 //!   its calls do not come here.) Entering its
 //!   outermost slot call, a thread stores the global epoch there with depth
 //!   1; a nested call only raises the depth; leaving lowers it. Only the
@@ -39,7 +39,15 @@
 //! of the process execute a full fence. After it, for each thread, either
 //! its announcement is visible to the writer, or its later load of the chain
 //! sees the new one. Where the system call is missing (other systems, old
-//! kernels), readers issue a real fence and the writer a plain one.
+//! kernels), readers issue a real fence and the writer a plain one: a
+//! thread learns which when it takes its record (after the registration,
+//! which never changes once made) and marks the record *fenced*, whose
+//! idle value is then not 0, so the common case's one test sends the
+//! thread to the entry that fences.
+//!
+//! The global epoch word holds the epoch already shifted into place, with
+//! depth 1: the outermost call's announcement is that word, stored as it
+//! was loaded.
 //!
 //! A thread without a record (a slot called from a thread-local destructor
 //! at thread exit), and a call nested deeper than a record can count
@@ -67,16 +75,19 @@ use std::cell::Cell;
 use crate::sync::{compiler_fence, fence, global, lock, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Low bits of a record: how deeply the thread is nested in slot calls.
-const DEPTH_BITS: u32 = 16;
+const DEPTH_BITS: u32 = 15;
 const DEPTH_MASK: u64 = (1 << DEPTH_BITS) - 1;
-/// Where the epoch starts in a record.
-const EPOCH_SHIFT: u32 = DEPTH_BITS;
-/// Low bit of the global epoch word: readers must fence (no asymmetric
-/// barrier, or not registered yet). The count is in the bits above, so a
-/// reader learns both with the one load it makes anyway.
-const FENCE: u64 = 1;
-/// What one advance adds to the epoch word.
-const STEP: u64 = 2;
+/// The bit above the depth: the record's thread fences itself (there is no
+/// asymmetric barrier). Set in the record's idle value, so that the common
+/// case's test (all low bits 0) fails and the thread enters by
+/// [`enter_otherwise`], which fences.
+const FENCED: u64 = 1 << DEPTH_BITS;
+/// What the common case tests: idle, and not fenced.
+const LOW_MASK: u64 = DEPTH_MASK | FENCED;
+/// Where the epoch starts in a record and in the global epoch word.
+const EPOCH_SHIFT: u32 = DEPTH_BITS + 1;
+/// What one advance adds to the global epoch word.
+const STEP: u64 = 1 << EPOCH_SHIFT;
 
 /// One thread's announcement (see the module documentation). Only its
 /// thread writes it.
@@ -92,7 +103,8 @@ struct Records {
 }
 
 /// The global epoch word, alone on its cache line: every call reads it,
-/// only changes write it.
+/// only changes write it. It holds `epoch << EPOCH_SHIFT | 1`: an outermost
+/// call's announcement (depth 1), ready to store.
 #[repr(align(128))]
 struct Epoch(AtomicU64);
 
@@ -107,7 +119,7 @@ pub(crate) struct Domain {
 global! {
     /// The one domain of the process.
     DOMAIN: Domain = Domain {
-        epoch: Epoch(AtomicU64::new(STEP | FENCE)),
+        epoch: Epoch(AtomicU64::new(STEP | 1)),
         records: Mutex::new(Records { listed: Vec::new(), free: Vec::new() }),
         untracked: AtomicUsize::new(0),
     };
@@ -145,7 +157,8 @@ impl Drop for Owner {
             records.listed.retain(|l| !std::ptr::eq(*l, reader));
             // Not in a call: thread-locals are destroyed between calls.
             // (Release as every store to a record, though the records'
-            // mutex, held here, orders it already.)
+            // mutex, held here, orders it already. The next thread to take
+            // the record sets its idle value.)
             reader.state.store(0, Ordering::Release);
             records.free.push(reader);
         }
@@ -173,39 +186,55 @@ fn enter() -> Entered {
 }
 
 /// What [`enter_outermost`] found when it could not enter: the thread's
-/// record and what it holds (the thread is in a slot call), or no record.
+/// record and what it holds (the thread is in a slot call, or fences
+/// itself), or no record.
 pub(crate) type NotOutermost = Option<(&'static Reader, u64)>;
 
 /// Enters a call in the common case, calling nothing: the thread has its
-/// record and is in no slot call (one compare). Otherwise nothing is done,
-/// and [`enter_otherwise`] goes on from what was found.
+/// record, is in no slot call, and needs no fence (one test). Otherwise
+/// nothing is done, and [`enter_otherwise`] goes on from what was found.
 #[inline]
 pub(crate) fn enter_outermost() -> Result<Entered, NotOutermost> {
     let Ok(Some(reader)) = READER.try_with(Cell::get) else {
         return Err(None);
     };
     let before = reader.state.load(Ordering::Relaxed);
-    if before & DEPTH_MASK != 0 {
+    if before & LOW_MASK != 0 {
         return Err(Some((reader, before)));
     }
     debug_assert_eq!(before, 0, "an idle record holds 0");
-    announce(reader);
+    announce(reader, 0);
     Ok(Entered {
         reader: Some(reader),
-        // What the record held: an idle record is always 0 (records start
-        // at 0, and every exit to idle and a thread's exit store 0). A
-        // constant, so the exit keeps nothing of the entry across the call.
+        // What the record held: an idle record that needs no fence is
+        // always 0 (a record is set idle when a thread takes it, and every
+        // exit to idle puts back what it found). A constant, so the exit
+        // keeps nothing of the entry across the call.
         before: 0,
     })
 }
 
-/// Enters a call when [`enter_outermost`] could not: a nested call, or a
-/// thread without its record yet (or any more).
+/// Enters a call when [`enter_outermost`] could not: a nested call, an
+/// outermost call of a thread that fences itself, or a thread without its
+/// record yet (or any more).
 #[inline]
 pub(crate) fn enter_otherwise(found: NotOutermost) -> Entered {
     match found {
-        Some((reader, before)) => enter_nested(reader, before),
+        Some((reader, before)) if before & DEPTH_MASK != 0 => enter_nested(reader, before),
+        Some((reader, idle)) => enter_fenced(reader, idle),
         None => enter_slow(),
+    }
+}
+
+/// An outermost call of a thread that fences itself: the announcement
+/// keeps the record's fenced bit, and the exit puts the idle value back.
+#[inline(never)]
+fn enter_fenced(reader: &'static Reader, idle: u64) -> Entered {
+    debug_assert_eq!(idle, FENCED, "an idle fenced record");
+    announce(reader, idle);
+    Entered {
+        reader: Some(reader),
+        before: idle,
     }
 }
 
@@ -232,6 +261,10 @@ fn enter_nested(reader: &'static Reader, before: u64) -> Entered {
 #[inline(never)]
 fn enter_slow() -> Entered {
     let domain = DOMAIN.get();
+    // Registered (or not) for good once this returns: whether this thread
+    // must fence never changes.
+    barrier::init();
+    let idle = if barrier::registered() { 0 } else { FENCED };
     let attached = OWNER.try_with(|owner| {
         let reader = {
             let mut records = lock(&domain.records);
@@ -240,6 +273,8 @@ fn enter_slow() -> Entered {
                     state: AtomicU64::new(0),
                 }))
             });
+            // Release: see `announce`.
+            reader.state.store(idle, Ordering::Release);
             records.listed.push(reader);
             reader
         };
@@ -248,10 +283,10 @@ fn enter_slow() -> Entered {
     });
     match attached {
         Ok(reader) if READER.try_with(|r| r.set(Some(reader))).is_ok() => {
-            announce(reader);
+            announce(reader, idle);
             Entered {
                 reader: Some(reader),
-                before: 0,
+                before: idle,
             }
         }
         // The record stays with the owner, which gives it back at exit.
@@ -272,21 +307,20 @@ fn untracked() -> Entered {
     }
 }
 
-/// The outermost call's announcement: the epoch, depth 1, then the
-/// reader's side of the barrier (ordering only, when the writer's barrier
-/// makes up for it).
+/// The outermost call's announcement: the epoch and depth 1 (the global
+/// word as it is), with the record's fenced bit from its idle value `idle`;
+/// then the reader's side of the barrier (ordering only, when the writer's
+/// barrier makes up for it).
 #[inline]
-fn announce(reader: &Reader) {
-    let epoch = DOMAIN.get().epoch.0.load(Ordering::Acquire);
+fn announce(reader: &Reader, idle: u64) {
+    let word = DOMAIN.get().epoch.0.load(Ordering::Acquire);
     // Release, as every store to a record: a writer that reads this value
     // (and frees what it allows) must also see everything this thread did
     // before it, the chains its earlier calls ran among them. (A release
     // store of an earlier exit does not carry over to a later relaxed
     // store: a release sequence holds read-modify-writes only.)
-    reader
-        .state
-        .store(epoch << EPOCH_SHIFT | 1, Ordering::Release);
-    if epoch & FENCE == 0 {
+    reader.state.store(word | idle, Ordering::Release);
+    if idle & FENCED == 0 {
         compiler_fence(Ordering::SeqCst);
     } else {
         full_fence();
@@ -335,7 +369,7 @@ pub(crate) fn init() {
 /// the replaced chain.
 pub(crate) fn retire() -> u64 {
     let before = DOMAIN.get().epoch.0.fetch_add(STEP, Ordering::AcqRel);
-    before / STEP
+    before >> EPOCH_SHIFT
 }
 
 /// The oldest tag that may not be freed yet: chains tagged below it may be
@@ -343,7 +377,7 @@ pub(crate) fn retire() -> u64 {
 /// a tag at least the epoch read first, so it is never below the result.
 pub(crate) fn oldest_in_use() -> u64 {
     let domain = DOMAIN.get();
-    let now = domain.epoch.0.load(Ordering::Acquire) / STEP;
+    let now = domain.epoch.0.load(Ordering::Acquire) >> EPOCH_SHIFT;
     if !heavy_barrier() {
         return 0;
     }
@@ -356,7 +390,7 @@ pub(crate) fn oldest_in_use() -> u64 {
         .iter()
         .map(|r| r.state.load(Ordering::Acquire))
         .filter(|state| state & DEPTH_MASK != 0)
-        .map(|state| (state >> EPOCH_SHIFT) / STEP)
+        .map(|state| state >> EPOCH_SHIFT)
         .fold(now, u64::min)
 }
 
@@ -395,16 +429,16 @@ mod barrier {
             let supported = membarrier_query().contains(MembarrierQuery::PRIVATE_EXPEDITED)
                 && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok();
             if supported {
+                // Threads that take their records from now on skip their
+                // fence: every barrier from here on is a real one.
                 REGISTERED.store(true, Ordering::SeqCst);
-                // From now on readers skip their fence: every barrier from
-                // here on is a real one.
-                super::DOMAIN
-                    .get()
-                    .epoch
-                    .0
-                    .fetch_and(!super::FENCE, Ordering::SeqCst);
             }
         });
+    }
+
+    /// Whether the process is registered: final once [`init`] returned.
+    pub(super) fn registered() -> bool {
+        REGISTERED.load(Ordering::SeqCst)
     }
 
     /// Runs the heavy barrier.
@@ -426,6 +460,10 @@ mod barrier {
     pub(super) use super::Heavy;
 
     pub(super) fn init() {}
+
+    pub(super) fn registered() -> bool {
+        false
+    }
 
     pub(super) fn heavy() -> Heavy {
         Heavy::Unavailable
@@ -483,6 +521,42 @@ mod tests {
                 drop(e);
             }
             assert_eq!(reader.state.load(Ordering::Relaxed) & DEPTH_MASK, 0);
+            assert!(!in_call());
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// A thread that fences itself (no asymmetric barrier) has a record
+    /// whose idle value is the fenced bit: its calls take the fenced entry,
+    /// which keeps the bit through nested calls, announces the epoch where
+    /// a writer reads it, and puts the idle value back at the exit.
+    #[test]
+    fn a_fenced_record_keeps_its_bit_and_announces_its_epoch() {
+        std::thread::spawn(|| {
+            drop(enter());
+            let reader = READER.with(Cell::get).expect("attached at the first call");
+            // As a thread of a process without the barrier holds it.
+            reader.state.store(FENCED, Ordering::Release);
+            let epoch = DOMAIN.get().epoch.0.load(Ordering::Acquire) >> EPOCH_SHIFT;
+            let outer = enter();
+            let state = reader.state.load(Ordering::Relaxed);
+            assert_eq!(state & LOW_MASK, FENCED | 1, "fenced, depth 1");
+            assert!(state >> EPOCH_SHIFT >= epoch, "the epoch, unshifted");
+            let inner = enter();
+            assert_eq!(
+                reader.state.load(Ordering::Relaxed),
+                state + 1,
+                "nested: the depth only"
+            );
+            // A chain retired now is tagged with an epoch this call
+            // announced: it may not be freed.
+            let tag = retire();
+            assert!(oldest_in_use() <= tag);
+            drop(inner);
+            assert_eq!(reader.state.load(Ordering::Relaxed), state);
+            drop(outer);
+            assert_eq!(reader.state.load(Ordering::Relaxed), FENCED);
             assert!(!in_call());
         })
         .join()
