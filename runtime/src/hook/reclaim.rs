@@ -51,7 +51,7 @@
 //!
 //! A thread without a record (a slot called from a thread-local destructor
 //! at thread exit), and a call nested deeper than a record can count
-//! (65,535 slot calls), count themselves in a shared counter instead, with
+//! (32,767 slot calls), count themselves in a shared counter instead, with
 //! read-modify-writes and a full fence; while it is non-zero, nothing is
 //! freed.
 //!
