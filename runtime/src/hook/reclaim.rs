@@ -43,11 +43,17 @@
 //! thread learns which when it takes its record (after the registration,
 //! which never changes once made) and marks the record *fenced*, whose
 //! idle value is then not 0, so the common case's one test sends the
-//! thread to the entry that fences.
+//! thread to the entry that fences. (Loom has no asymmetric barrier: under
+//! loom records are not marked, and every announcement fences, so the
+//! models run the common case's code.)
 //!
 //! The global epoch word holds the epoch already shifted into place, with
 //! depth 1: the outermost call's announcement is that word, stored as it
-//! was loaded.
+//! was loaded. That leaves the epoch 48 bits: it stops at its largest
+//! value rather than wrap (a wrapped epoch would read as older than the
+//! calls still inside the chains it tags, and free them). That is 2^48
+//! changes, nine years at a million changes a second; past it, replaced
+//! chains are kept until their slot is dropped.
 //!
 //! A thread without a record (a slot called from a thread-local destructor
 //! at thread exit), and a call nested deeper than a record can count
@@ -88,6 +94,8 @@ const LOW_MASK: u64 = DEPTH_MASK | FENCED;
 const EPOCH_SHIFT: u32 = DEPTH_BITS + 1;
 /// What one advance adds to the global epoch word.
 const STEP: u64 = 1 << EPOCH_SHIFT;
+/// The global epoch word at the largest epoch, where it stops.
+const LAST_WORD: u64 = !(STEP - 1) | 1;
 
 /// One thread's announcement (see the module documentation). Only its
 /// thread writes it.
@@ -264,7 +272,11 @@ fn enter_slow() -> Entered {
     // Registered (or not) for good once this returns: whether this thread
     // must fence never changes.
     barrier::init();
-    let idle = if barrier::registered() { 0 } else { FENCED };
+    let idle = if barrier::registered() || cfg!(loom) {
+        0
+    } else {
+        FENCED
+    };
     let attached = OWNER.try_with(|owner| {
         let reader = {
             let mut records = lock(&domain.records);
@@ -320,7 +332,7 @@ fn announce(reader: &Reader, idle: u64) {
     // store of an earlier exit does not carry over to a later relaxed
     // store: a release sequence holds read-modify-writes only.)
     reader.state.store(word | idle, Ordering::Release);
-    if idle & FENCED == 0 {
+    if idle & FENCED == 0 && !cfg!(loom) {
         compiler_fence(Ordering::SeqCst);
     } else {
         full_fence();
@@ -328,9 +340,8 @@ fn announce(reader: &Reader, idle: u64) {
 }
 
 /// A reader's full fence, where the writer's barrier cannot make up for it
-/// (no `membarrier`: other systems, old kernels, and loom): out of line, so
-/// that where the barrier is registered the announcement falls through
-/// (no jump around it). An opaque call is a compiler barrier too.
+/// (no `membarrier`: other systems, old kernels, and loom). Out of line and
+/// cold: it is never on the path of a thread that needs no fence.
 #[cold]
 #[inline(never)]
 fn full_fence() {
@@ -368,8 +379,19 @@ pub(crate) fn init() {
 /// Advances the epoch after a slot replaced its chain; returns the tag of
 /// the replaced chain.
 pub(crate) fn retire() -> u64 {
-    let before = DOMAIN.get().epoch.0.fetch_add(STEP, Ordering::AcqRel);
+    let word = &DOMAIN.get().epoch.0;
+    // A compare-exchange, not an add: the epoch stops at its largest value
+    // (see the module documentation). Changes are rare.
+    let before = match word.fetch_update(Ordering::AcqRel, Ordering::Acquire, advanced) {
+        Ok(before) | Err(before) => before,
+    };
     before >> EPOCH_SHIFT
+}
+
+/// The global epoch word one epoch on; `None` at the last epoch, where it
+/// stops.
+fn advanced(word: u64) -> Option<u64> {
+    (word < LAST_WORD).then(|| word + STEP)
 }
 
 /// The oldest tag that may not be freed yet: chains tagged below it may be
@@ -485,12 +507,18 @@ enum Heavy {
 mod tests {
     use super::*;
 
+    /// Taken by every test that takes records: a test that checks where an
+    /// exited thread's record went must not see another test's thread take
+    /// it meanwhile.
+    static TURN: Mutex<()> = Mutex::new(());
+
     /// Calls nested deeper than a record counts are counted in the shared
     /// counter, so nothing is freed while they run; leaving them all puts
     /// the record back as it was. (A record whose depth overflowed into the
-    /// epoch would read as idle, and let a chain in use be freed.)
+    /// fenced bit would read as idle, and let a chain in use be freed.)
     #[test]
     fn calls_nested_past_what_a_record_counts_still_hold_reclamation() {
+        let _turn = lock(&TURN);
         // On a thread of its own: its record starts idle.
         std::thread::spawn(|| {
             let mut entered: Vec<Entered> = Vec::new();
@@ -527,12 +555,50 @@ mod tests {
         .unwrap();
     }
 
+    /// A thread's outermost call stores the global epoch word in its record
+    /// (depth 1, with the fenced bit where the thread must fence), and its
+    /// exit puts the idle value back.
+    #[test]
+    fn an_outermost_call_announces_the_epoch_word() {
+        let _turn = lock(&TURN);
+        std::thread::spawn(|| {
+            // The first call takes the record: the second is the common case.
+            drop(enter());
+            let reader = READER.with(Cell::get).expect("attached at the first call");
+            let idle = reader.state.load(Ordering::Relaxed);
+            assert_eq!(idle, if barrier::registered() { 0 } else { FENCED });
+            let word = DOMAIN.get().epoch.0.load(Ordering::Acquire);
+            let entered = enter();
+            let state = reader.state.load(Ordering::Relaxed);
+            assert_eq!(state & LOW_MASK, idle | 1);
+            // (Other tests' changes may advance the epoch meanwhile.)
+            assert!(state >> EPOCH_SHIFT >= word >> EPOCH_SHIFT);
+            assert!(in_call());
+            drop(entered);
+            assert_eq!(reader.state.load(Ordering::Relaxed), idle);
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// The epoch stops at its largest value instead of wrapping to 0, which
+    /// would make new tags read as older than the calls still running.
+    #[test]
+    fn the_epoch_stops_at_its_last_value() {
+        assert_eq!(LAST_WORD >> EPOCH_SHIFT, (1 << 48) - 1);
+        assert_eq!(LAST_WORD & LOW_MASK, 1, "an announcement: depth 1");
+        assert_eq!(advanced(LAST_WORD - STEP), Some(LAST_WORD));
+        assert_eq!(advanced(LAST_WORD), None);
+        assert_eq!(advanced(STEP | 1), Some((2 * STEP) | 1));
+    }
+
     /// A thread that fences itself (no asymmetric barrier) has a record
     /// whose idle value is the fenced bit: its calls take the fenced entry,
     /// which keeps the bit through nested calls, announces the epoch where
     /// a writer reads it, and puts the idle value back at the exit.
     #[test]
     fn a_fenced_record_keeps_its_bit_and_announces_its_epoch() {
+        let _turn = lock(&TURN);
         std::thread::spawn(|| {
             drop(enter());
             let reader = READER.with(Cell::get).expect("attached at the first call");
@@ -568,6 +634,7 @@ mod tests {
     /// is the most threads that called through slots at once.
     #[test]
     fn records_of_exited_threads_are_reused() {
+        let _turn = lock(&TURN);
         let first = std::thread::spawn(|| {
             drop(enter());
             READER
