@@ -668,8 +668,7 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         plan.request_future(
             &p,
             quote! {
-                #enter
-                #drive
+                { #enter #drive }.await
             },
         )
     } else {
@@ -864,8 +863,10 @@ fn async_body(body: &TokenStream, annot: &TokenStream, events: &TokenStream) -> 
 }
 
 /// The async part after `__io_call` started: the span (only when someone
-/// wants it), then the body, wrapped: one await, so the function's future
-/// holds the wrapped body and nothing beside it.
+/// wants it), then the body, wrapped. The caller awaits it after the block
+/// that started the call: the block's bindings end before that one await, so
+/// the function's future holds the wrapped body and nothing beside it (the
+/// call's state is moved into it, and is not kept a second time).
 fn drive_async(
     p: &TokenStream,
     level: &TokenStream,
@@ -884,7 +885,7 @@ fn drive_async(
         } else {
             #p::None
         };
-        __io_call.instrument(__io_span, #inner, #classify).await
+        __io_call.instrument(__io_span, #inner, #classify)
     }
 }
 
@@ -935,8 +936,7 @@ fn async_trait_style(
     let drive = plan.request_future(
         &p,
         quote! {
-            #enter
-            #drive
+            { #enter #drive }.await
         },
     );
     let instrumented = quote! {

@@ -501,6 +501,35 @@ fn drop_order(call: impl FnOnce([Noisy; 3])) -> Vec<&'static str> {
     order
 }
 
+/// Polls `fut` `polls` times (it must not complete), then drops it.
+fn poll_then_drop<F: Future>(fut: F, polls: usize) {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    for _ in 0..polls {
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+    }
+}
+
+/// An async call dropped before it completes (never polled, or pending at
+/// an await inside its body) drops each parameter and local once, in the
+/// same order as the function's future without the attribute: the
+/// instrumented future drops its body in place, once.
+#[test]
+fn a_pending_async_call_dropped_drops_what_it_holds_once_in_order() {
+    for polls in [0, 1] {
+        let bare = drop_order(|[a, b, c]| poll_then_drop(bare_async_recorded(a, b, c), polls));
+        let ours = drop_order(|[a, b, c]| {
+            poll_then_drop(instrumented_async_recorded(a, b, c), polls);
+        });
+        assert_eq!(ours, bare, "after {polls} polls");
+        let mut once = bare.clone();
+        once.sort_unstable();
+        once.dedup();
+        assert_eq!(once.len(), bare.len(), "each dropped once: {bare:?}");
+        assert_eq!(bare.len(), if polls == 0 { 3 } else { 4 }, "{bare:?}");
+    }
+}
+
 /// Parameters, used or not, are dropped in the same order as without the
 /// attribute, whichever way the body runs (inline, in a closure, async),
 /// and a by-value `self` last.

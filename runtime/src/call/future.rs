@@ -112,7 +112,7 @@ impl<K: Key> AsyncCall<K> {
         // from now on (see its `PinnedDrop`).
         let this = ManuallyDrop::new(self);
         Instrumented {
-            body: Some(body),
+            body: ManuallyDrop::new(body),
             // Between polls from now on: a drop is a cancellation.
             call: Polled {
                 flags: this.flags,
@@ -209,7 +209,7 @@ pin_project_lite::pin_project! {
     /// An instrumented async body (see [`AsyncCall::instrument`]).
     pub struct Instrumented<F, C, K: Key> {
         #[pin]
-        body: Option<F>,
+        body: ManuallyDrop<F>,
         span: SpanSlot,
         call: Polled<K>,
         is_err: C,
@@ -222,8 +222,9 @@ pin_project_lite::pin_project! {
             // counted) is one test and the body's own drop, inline; the
             // rest is out of line, so it saves no registers.
             if this.span.get().is_none() && !this.call.unfinished() {
-                let mut body = this.body;
-                body.set(None);
+                // SAFETY: the future's drop, on this branch alone.
+                #[allow(unsafe_code)]
+                unsafe { drop_body(this.body) };
             } else {
                 drop_slow(this.span, this.body, this.call);
             }
@@ -240,7 +241,7 @@ pin_project_lite::pin_project! {
 /// has its span closed and its call counted, and a subscriber that panics
 /// as the span closes still has the call counted.
 #[inline(never)]
-fn drop_slow<F, K: Key>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>, call: &Polled<K>) {
+fn drop_slow<F, K: Key>(span: &mut SpanSlot, body: Pin<&mut ManuallyDrop<F>>, call: &Polled<K>) {
     struct Count<'a, K: Key>(&'a Polled<K>);
     impl<K: Key> Drop for Count<'_, K> {
         fn drop(&mut self) {
@@ -272,10 +273,41 @@ fn drop_slow<F, K: Key>(span: &mut SpanSlot, mut body: Pin<&mut Option<F>>, call
     let count = Count(call);
     let close = Close(span);
     let entered = close.0.get().map(tracing::Span::enter);
-    body.set(None);
+    // SAFETY: `drop_slow` is the future's drop on the other branch, and
+    // drops the body here only.
+    #[allow(unsafe_code)]
+    unsafe {
+        drop_body(body);
+    }
     drop(entered);
     drop(close);
     drop(count);
+}
+
+/// The body, pinned, from its pinned slot.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn pin_body<F>(slot: Pin<&mut ManuallyDrop<F>>) -> Pin<&mut F> {
+    // SAFETY: `ManuallyDrop<F>` is a transparent wrapper: the body is
+    // pinned wherever its slot is, and it is never moved out (only dropped
+    // in place, by `drop_body`, from the future's drop).
+    unsafe { slot.map_unchecked_mut(|body| &mut **body) }
+}
+
+/// Drops the body in place. (The body is a `ManuallyDrop`, not an
+/// `Option` set to `None`: no discriminant to test at every poll, to store
+/// at the start and at the drop, or to hold in the future.)
+///
+/// # Safety
+///
+/// Only from the instrumented future's drop, once: nothing may reach the
+/// body afterwards.
+#[inline(always)]
+#[allow(unsafe_code)]
+unsafe fn drop_body<F>(slot: Pin<&mut ManuallyDrop<F>>) {
+    // SAFETY: dropped in place, so the pin promise holds (the body is
+    // never moved); once, and never used again (the caller's contract).
+    unsafe { ManuallyDrop::drop(slot.get_unchecked_mut()) }
 }
 
 /// An instrumented future's span, if it has one. It has no drop glue: the
@@ -318,9 +350,7 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
             PollGuard::none(reach::<K>())
         };
         let _entered = this.span.get().map(tracing::Span::enter);
-        let Some(body) = this.body.as_pin_mut() else {
-            unreachable!("an instrumented future is polled again after it completed")
-        };
+        let body = pin_body(this.body);
         // Whether a drop is a panic inside a poll matters only to a counted
         // call, but the mark is armed for any: it is set only if the body's
         // poll unwinds (a landing pad: a poll that returns costs nothing).
