@@ -734,6 +734,57 @@ fn a_subscriber_that_panics_closing_the_span_still_has_the_call_counted() {
     assert_cancelled_once(site!(closes_panicking));
 }
 
+/// A layer that panics as the span of [`holds_an_arc`] is entered, once
+/// armed (on this thread).
+struct PanicsOnEnter;
+
+std::thread_local! {
+    static ENTER_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl<S> tracing_subscriber::Layer<S> for PanicsOnEnter
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ENTER_PANICS.with(std::cell::Cell::get)
+            && ctx.span(id).is_some_and(|s| s.name() == "holds_an_arc")
+        {
+            panic!("planned enter panic");
+        }
+    }
+}
+
+#[instrument_once(skip_all)]
+async fn holds_an_arc(held: Arc<()>, rx: futures::channel::oneshot::Receiver<()>) {
+    let _ = rx.await;
+    drop(held);
+}
+
+/// A subscriber that panics as a cancelled call's span is entered for the
+/// body's drop: the panic reaches the dropper, the body is still dropped
+/// (what it held is released), and the call is counted as cancelled.
+#[test]
+fn a_subscriber_that_panics_entering_the_span_at_the_drop_still_has_the_body_dropped() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let held = Arc::new(());
+    let (_tx, rx) = futures::channel::oneshot::channel();
+    let subscriber = tracing_subscriber::registry().with(PanicsOnEnter);
+    tracing::subscriber::with_default(subscriber, || {
+        let mut fut = Box::pin(holds_an_arc(Arc::clone(&held), rx));
+        assert!(fut.as_mut().now_or_never().is_none());
+        ENTER_PANICS.with(|p| p.set(true));
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(fut)));
+        ENTER_PANICS.with(|p| p.set(false));
+        assert!(
+            dropped.is_err(),
+            "the subscriber's panic reaches the dropper"
+        );
+    });
+    assert_eq!(Arc::strong_count(&held), 1, "the body was dropped");
+    assert_cancelled_once(site!(holds_an_arc));
+}
+
 /// Its span's field awaits: the call's preamble itself can be pending.
 #[instrument_once(fields(waited = { yield_now().await; 1u32 }))]
 async fn field_awaits(x: u32) -> u32 {

@@ -237,9 +237,11 @@ pin_project_lite::pin_project! {
 /// counts the call as cancelled (or as a panic, dropped while a poll
 /// unwinds). So a cancelled call's span closes before the cancellation is
 /// counted, as a sync call's span closes before its guard records the
-/// outcome. Each step is a guard of its own: a body whose drop panics still
-/// has its span closed and its call counted, and a subscriber that panics
-/// as the span closes still has the call counted.
+/// outcome. Each step is a guard of its own: a subscriber that panics as
+/// the span is entered still has the body dropped (outside the span), a
+/// body whose drop panics still has its span closed and its call counted,
+/// and a subscriber that panics as the span closes still has the call
+/// counted.
 #[inline(never)]
 fn drop_slow<F, K: Key>(span: &mut SpanSlot, body: Pin<&mut ManuallyDrop<F>>, call: &Polled<K>) {
     struct Count<'a, K: Key>(&'a Polled<K>);
@@ -269,28 +271,45 @@ fn drop_slow<F, K: Key>(span: &mut SpanSlot, body: Pin<&mut ManuallyDrop<F>>, ca
             self.0.close();
         }
     }
-    // Dropped in the reverse order: the span closes, then the call counts.
+    struct DropBody<'a, F>(Pin<&'a mut ManuallyDrop<F>>);
+    impl<F> Drop for DropBody<'_, F> {
+        fn drop(&mut self) {
+            // SAFETY: the future's drop (`drop_slow` is its other branch),
+            // and this guard is its one drop of the body.
+            #[allow(unsafe_code)]
+            unsafe {
+                drop_body(self.0.as_mut());
+            }
+        }
+    }
+    // Dropped in the reverse order: the body (inside the span when it
+    // could be entered), the span closes, then the call counts. The body's
+    // guard comes before the span's entry, which runs the subscriber: a
+    // body left undropped when its memory goes would break the pin promise.
     let count = Count(call);
     let close = Close(span);
+    let body = DropBody(body);
     let entered = close.0.get().map(tracing::Span::enter);
-    // SAFETY: `drop_slow` is the future's drop on the other branch, and
-    // drops the body here only.
-    #[allow(unsafe_code)]
-    unsafe {
-        drop_body(body);
-    }
+    drop(body);
     drop(entered);
     drop(close);
     drop(count);
 }
 
 /// The body, pinned, from its pinned slot.
+///
+/// # Safety
+///
+/// The body must be dropped in place before the slot's memory is freed or
+/// reused, on every path (the pin promise): the instrumented future's drop
+/// does so on both its branches, with a guard on the one that runs a
+/// subscriber first (`drop_slow`).
 #[inline(always)]
 #[allow(unsafe_code)]
-fn pin_body<F>(slot: Pin<&mut ManuallyDrop<F>>) -> Pin<&mut F> {
-    // SAFETY: `ManuallyDrop<F>` is a transparent wrapper: the body is
-    // pinned wherever its slot is, and it is never moved out (only dropped
-    // in place, by `drop_body`, from the future's drop).
+unsafe fn pin_body<F>(slot: Pin<&mut ManuallyDrop<F>>) -> Pin<&mut F> {
+    // SAFETY: `ManuallyDrop<F>` is a transparent wrapper, never moved out
+    // of: the body is pinned wherever its slot is, and the caller's contract
+    // keeps the drop half of the promise.
     unsafe { slot.map_unchecked_mut(|body| &mut **body) }
 }
 
@@ -350,7 +369,10 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
             PollGuard::none(reach::<K>())
         };
         let _entered = this.span.get().map(tracing::Span::enter);
-        let body = pin_body(this.body);
+        // SAFETY: the instrumented future's drop drops the body in place
+        // on every path (see its `PinnedDrop` and `drop_slow`).
+        #[allow(unsafe_code)]
+        let body = unsafe { pin_body(this.body) };
         // Whether a drop is a panic inside a poll matters only to a counted
         // call, but the mark is armed for any: it is set only if the body's
         // poll unwinds (a landing pad: a poll that returns costs nothing).
