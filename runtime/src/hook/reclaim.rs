@@ -512,6 +512,18 @@ mod tests {
     /// it meanwhile.
     static TURN: Mutex<()> = Mutex::new(());
 
+    /// Runs `check` on a thread of its own (its turn taken), once a first
+    /// call there took the thread's record; `check` gets the record.
+    fn on_a_thread_with_its_record(check: impl FnOnce(&'static Reader) + Send + 'static) {
+        let _turn = lock(&TURN);
+        std::thread::spawn(|| {
+            drop(enter());
+            check(READER.with(Cell::get).expect("attached at the first call"));
+        })
+        .join()
+        .unwrap();
+    }
+
     /// Calls nested deeper than a record counts are counted in the shared
     /// counter, so nothing is freed while they run; leaving them all puts
     /// the record back as it was. (A record whose depth overflowed into the
@@ -560,11 +572,8 @@ mod tests {
     /// exit puts the idle value back.
     #[test]
     fn an_outermost_call_announces_the_epoch_word() {
-        let _turn = lock(&TURN);
-        std::thread::spawn(|| {
-            // The first call takes the record: the second is the common case.
-            drop(enter());
-            let reader = READER.with(Cell::get).expect("attached at the first call");
+        // The first call took the record: the next is the common case.
+        on_a_thread_with_its_record(|reader| {
             let idle = reader.state.load(Ordering::Relaxed);
             assert_eq!(idle, if barrier::registered() { 0 } else { FENCED });
             let word = DOMAIN.get().epoch.0.load(Ordering::Acquire);
@@ -576,9 +585,7 @@ mod tests {
             assert!(in_call());
             drop(entered);
             assert_eq!(reader.state.load(Ordering::Relaxed), idle);
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     /// The epoch stops at its largest value instead of wrapping to 0, which
@@ -598,10 +605,7 @@ mod tests {
     /// a writer reads it, and puts the idle value back at the exit.
     #[test]
     fn a_fenced_record_keeps_its_bit_and_announces_its_epoch() {
-        let _turn = lock(&TURN);
-        std::thread::spawn(|| {
-            drop(enter());
-            let reader = READER.with(Cell::get).expect("attached at the first call");
+        on_a_thread_with_its_record(|reader| {
             // As a thread of a process without the barrier holds it.
             reader.state.store(FENCED, Ordering::Release);
             let epoch = DOMAIN.get().epoch.0.load(Ordering::Acquire) >> EPOCH_SHIFT;
@@ -624,9 +628,7 @@ mod tests {
             drop(outer);
             assert_eq!(reader.state.load(Ordering::Relaxed), FENCED);
             assert!(!in_call());
-        })
-        .join()
-        .unwrap();
+        });
     }
 
     /// An exited thread's record goes back to the pool, off the list, and
