@@ -664,13 +664,8 @@ pub(crate) fn function(plan: &Plan<'_>, f: ItemFn) -> TokenStream {
         let inner = async_inner(plan, &mut sig, &block, &fake, &annot, &events);
         let inner = typed_output(&p, ret, inner);
         let classify = quote!(|__io_ref| #is_err);
-        let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
-        plan.request_future(
-            &p,
-            quote! {
-                { #enter #drive }.await
-            },
-        )
+        let drive = drive_async(&p, &enter, &level, &span, &follows, &inner, &classify);
+        plan.request_future(&p, drive)
     } else {
         let span = sync_span(&p, &level, &span, &follows);
         let needs_value =
@@ -862,13 +857,15 @@ fn async_body(body: &TokenStream, annot: &TokenStream, events: &TokenStream) -> 
     }
 }
 
-/// The async part after `__io_call` started: the span (only when someone
-/// wants it), then the body, wrapped. The caller awaits it after the block
-/// that started the call: the block's bindings end before that one await, so
-/// the function's future holds the wrapped body and nothing beside it (the
-/// call's state is moved into it, and is not kept a second time).
+/// The async part of a call: `enter` starts the call (`__io_call`), then
+/// the span (only when someone wants it), then the body, wrapped, and
+/// awaited. The wrapping is the value of a block that ends before that one
+/// await, so the block's bindings end there too: the function's future holds
+/// the wrapped body and nothing beside it (the call's state is moved into
+/// it, and is not kept a second time).
 fn drive_async(
     p: &TokenStream,
+    enter: &TokenStream,
     level: &TokenStream,
     span: &TokenStream,
     follows: &TokenStream,
@@ -876,16 +873,19 @@ fn drive_async(
     classify: &TokenStream,
 ) -> TokenStream {
     quote! {
-        let __io_span = if __io_call.span_wanted() && (#p::tracing::level_enabled!(#level) || #p::tracing::if_log_enabled!(#level, { true } else { false })) {
-            #[allow(clippy::used_underscore_binding)]
-            let __io_span = #span;
-            #p::observe(&__IO_SITE, &__io_span);
-            #follows
-            #p::some_span(__io_span)
-        } else {
-            #p::None
-        };
-        __io_call.instrument(__io_span, #inner, #classify)
+        {
+            #enter
+            let __io_span = if __io_call.span_wanted() && (#p::tracing::level_enabled!(#level) || #p::tracing::if_log_enabled!(#level, { true } else { false })) {
+                #[allow(clippy::used_underscore_binding)]
+                let __io_span = #span;
+                #p::observe(&__IO_SITE, &__io_span);
+                #follows
+                #p::some_span(__io_span)
+            } else {
+                #p::None
+            };
+            __io_call.instrument(__io_span, #inner, #classify)
+        }.await
     }
 }
 
@@ -932,13 +932,8 @@ fn async_trait_style(
     };
     let attrs = &block.attrs;
     let classify = quote!(|__io_ref| #is_err);
-    let drive = drive_async(&p, &level, &span, &follows, &inner, &classify);
-    let drive = plan.request_future(
-        &p,
-        quote! {
-            { #enter #drive }.await
-        },
-    );
+    let drive = drive_async(&p, &enter, &level, &span, &follows, &inner, &classify);
+    let drive = plan.request_future(&p, drive);
     let instrumented = quote! {
         #(#attrs)*
         async move {

@@ -299,8 +299,9 @@ impl<A: 'static, R: 'static> HookSlot<A, R> {
     /// A call through a chain with layers, which a change may retire while
     /// the call runs it: announced to [`reclaim`] first. The common case
     /// (the thread's outermost slot call, its record taken, and no fence
-    /// needed: Linux with `membarrier`) calls nothing before the chain, and keeps only the record across it (the exit
-    /// stores a constant); the rest goes on from what the first look found.
+    /// needed: Linux with `membarrier`) calls nothing before the chain, and
+    /// keeps only the record across it (the exit stores a constant); the
+    /// rest goes on from what the first look found.
     /// Inlined into [`HookSlot::call`]: since the exit keeps so little, the
     /// registers it saves cost a call without layers 2 Ir and save a call
     /// through one 9 (`benches/icount.sh`: 36 and 62 inlined, 34 and 71
