@@ -328,30 +328,6 @@ impl Plan<'_> {
         at: Span,
         inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
     ) -> TokenStream {
-        let entered = self.enter_keyed(p, asyncness, at, inputs);
-        // An async call whose span's expressions may await can be dropped
-        // at that await, before its body is wrapped: it says so, and such
-        // a drop counts a cancellation. Without it, a drop there that is
-        // not a panic is an early return (`?` in a field): a return.
-        if asyncness && self.args.preamble_awaits() {
-            quote! {
-                #entered
-                let __io_call = __io_call.awaits_before_body();
-            }
-        } else {
-            entered
-        }
-    }
-
-    /// `let __io_call = ..;`, with the call's key noted (see
-    /// [`Plan::enter`]).
-    fn enter_keyed(
-        &self,
-        p: &TokenStream,
-        asyncness: bool,
-        at: Span,
-        inputs: &syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
-    ) -> TokenStream {
         let Some(repeats_by) = &self.args.repeats_by else {
             return self.entered(p, asyncness, at, &TokenStream::new());
         };
@@ -383,7 +359,15 @@ impl Plan<'_> {
         at: Span,
         mutability: &TokenStream,
     ) -> TokenStream {
-        let (ty, enter, try_enter) = if asyncness {
+        // An async call whose span's expressions may await can be dropped
+        // at that await, before its body is wrapped, and can move to
+        // another thread there: it starts off the depth chain, and such a
+        // drop counts a cancellation. Otherwise the call enters the chain
+        // at its start, and a drop before its body is wrapped that is not
+        // a panic is an early return (`?` in a field): a return.
+        let (ty, enter, try_enter) = if asyncness && self.args.preamble_awaits() {
+            ("AsyncCall", "start_awaiting", "try_start_awaiting")
+        } else if asyncness {
             ("AsyncCall", "start", "try_start")
         } else {
             ("Call", "enter", "try_enter")

@@ -219,6 +219,9 @@ fn a_panic_building_an_async_span_is_a_panic() {
         (1, 1, 0, 0),
         "{s:?}"
     );
+    // The call started on an empty chain, so its start entered the chain
+    // for its first poll: the panic left it.
+    assert!(instrument_once::current_chain().is_empty());
 }
 
 // ------------------------------------------------------------ forms
@@ -869,6 +872,8 @@ fn an_early_return_from_a_field_counts_as_in_a_sync_call() {
         "{s:?}"
     );
     assert_eq!(s.latency.count, 1, "{s:?}");
+    // The early return left the chain the start entered.
+    assert!(instrument_once::current_chain().is_empty());
 }
 
 // ------------------------------------------------------------ impl Trait inside a Result

@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::reach::{reach, Dyn, Key, Reach};
-use super::{begin_or_panic, end, note_key, try_begin, Begun};
-use crate::depth::{Attached, Chain, LocalAt};
+use super::{begin_or_panic, end, note_key, try_begin, Begun, Enter};
+use crate::depth::{Attached, LocalAt};
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
 use crate::stats::tally::key_hash;
@@ -38,19 +38,44 @@ pub struct AsyncCall<K: Key> {
 }
 
 impl<K: Key> AsyncCall<K> {
-    /// Starts an async call; panics on a `max_depth` overflow.
+    /// Starts an async call whose span's expressions do not await;
+    /// panics on a `max_depth` overflow.
+    ///
+    /// On an empty chain (a task polled by its executor) the call enters
+    /// the depth chain at once, as a sync call does, and stays on it until
+    /// its first poll returns ([`Begun::FIRST_FRAME`]): its start and that
+    /// poll run in one poll of the function's future, on one thread, with
+    /// nothing awaited between them. So the first poll, the only one of
+    /// most calls, does not enter the chain a second time (and the span's
+    /// expressions run on the chain, as a sync call's do). On a chain that
+    /// holds calls, each poll enters it.
     #[inline(always)]
     #[must_use]
     #[track_caller]
     pub fn start() -> AsyncCall<K> {
-        let (begun, start) = begin_or_panic(reach::<K>(), false);
+        let (begun, start) = begin_or_panic(reach::<K>(), Enter::AsyncFirstPoll);
         AsyncCall::new(begun, start)
+    }
+
+    /// Starts an async call whose span's expressions may await (see
+    /// [`AsyncCall::start`]); panics on a `max_depth` overflow.
+    ///
+    /// Such a call enters the chain at each poll only: the task may leave
+    /// the thread at that await. A drop before its body is wrapped then
+    /// counts a cancellation (see the `Drop` impl).
+    #[inline(always)]
+    #[must_use]
+    #[track_caller]
+    pub fn start_awaiting() -> AsyncCall<K> {
+        let (begun, start) = begin_or_panic(reach::<K>(), Enter::AsyncPolls);
+        AsyncCall::new(begun, start).awaits_before_body()
     }
 
     #[inline(always)]
     fn new(begun: Begun, start: u64) -> AsyncCall<K> {
         AsyncCall {
-            flags: begun.flags() | begun.request(),
+            // (The request bits are among the flags: see `begin`.)
+            flags: begun.flags(),
             start,
             key: PhantomData,
         }
@@ -61,24 +86,36 @@ impl<K: Key> AsyncCall<K> {
         self.flags & flag != 0
     }
 
-    /// Starts an async call; `Err` on a `max_depth` overflow.
+    /// Starts an async call whose span's expressions do not await (see
+    /// [`AsyncCall::start`]); `Err` on a `max_depth` overflow.
     ///
     /// # Errors
     ///
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     #[inline(always)]
     pub fn try_start() -> Result<AsyncCall<K>, DepthExceeded> {
-        let (begun, start) = try_begin(reach::<K>(), false)?;
+        let (begun, start) = try_begin(reach::<K>(), Enter::AsyncFirstPoll)?;
         Ok(AsyncCall::new(begun, start))
     }
 
-    /// Says that the expressions the call's span is built from await, so
+    /// Starts an async call whose span's expressions may await (see
+    /// [`AsyncCall::start_awaiting`]); `Err` on a `max_depth` overflow.
+    ///
+    /// # Errors
+    ///
+    /// [`DepthExceeded`] when the call would exceed `max_depth`.
+    #[inline(always)]
+    pub fn try_start_awaiting() -> Result<AsyncCall<K>, DepthExceeded> {
+        let (begun, start) = try_begin(reach::<K>(), Enter::AsyncPolls)?;
+        Ok(AsyncCall::new(begun, start).awaits_before_body())
+    }
+
+    /// Notes that the expressions the call's span is built from await, so
     /// the call can be dropped before its body is wrapped without a panic:
     /// such a drop is then a cancellation. (Without it, such a drop can
     /// only be an early return, `?` in a field, and counts as a return.)
     #[inline(always)]
-    #[must_use]
-    pub fn awaits_before_body(mut self) -> AsyncCall<K> {
+    fn awaits_before_body(mut self) -> AsyncCall<K> {
         self.flags |= PREAMBLE_AWAITS;
         self
     }
@@ -135,7 +172,11 @@ impl<K: Key> Drop for AsyncCall<K> {
         // early return (`?` in a field), counted as a return, as a sync
         // call's is.
         // Once wrapped, the instrumented future records what a drop must.
-        if K::callee().config.stats && self.has(Begun::COUNTED) {
+        // The first poll's frame, entered at the start, is left here too.
+        let config = K::callee().config;
+        if (config.stats && self.has(Begun::COUNTED))
+            || (config.tracks() && self.has(Begun::FIRST_FRAME))
+        {
             let outcome = if std::thread::panicking() {
                 Outcome::Panic
             } else if self.has(PREAMBLE_AWAITS) {
@@ -148,7 +189,7 @@ impl<K: Key> Drop for AsyncCall<K> {
             unfinished_async(
                 K::callee().site,
                 LocalAt::Own(K::local()),
-                finishing(self.flags),
+                unfinished_exit(self.flags),
                 self.start,
                 outcome,
             );
@@ -157,13 +198,26 @@ impl<K: Key> Drop for AsyncCall<K> {
 }
 
 /// What a counted async call's exit passes to [`end`], from its flags: counted,
-/// timed if it was, and its request bits. (The poll guard, not the call,
-/// leaves the depth chain; `end` times only a return.)
+/// timed if it was, and its request bits. (A poll's frame is left by the
+/// poll; `end` times only a return.)
 #[inline(always)]
 fn finishing(flags: u32) -> Begun {
     let mut begun = Begun::new(flags & (Begun::COUNTED | Begun::TIMED));
     begun.set_request(flags & Begun::REQUEST);
     begun
+}
+
+/// What a drop of an async call that did not complete passes to [`end`]:
+/// [`finishing`], with the first poll's frame when the call still holds it
+/// (dropped before its first poll).
+#[inline(always)]
+fn unfinished_exit(flags: u32) -> Begun {
+    let finished = finishing(flags);
+    if flags & Begun::FIRST_FRAME != 0 {
+        Begun::FIRST_POLL.with(finished)
+    } else {
+        finished
+    }
 }
 
 /// Counts an async call dropped before it completed, with `outcome` (timed
@@ -178,7 +232,6 @@ fn unfinished_async(
     start: u64,
     outcome: Outcome,
 ) {
-    // The poll guard, not the call, leaves the depth chain.
     end(Dyn::new(site, local), begun, start, outcome);
 }
 
@@ -198,10 +251,13 @@ impl<K: Key> Polled<K> {
     }
 
     /// Whether a drop now must record something: the call was counted and
-    /// has not completed.
+    /// has not completed, or it still holds its first poll's frame (it was
+    /// never polled).
     #[inline(always)]
     fn unfinished(&self) -> bool {
-        K::callee().config.stats && self.has(Begun::COUNTED)
+        let config = K::callee().config;
+        (config.stats && self.has(Begun::COUNTED))
+            || (config.tracks() && self.has(Begun::FIRST_FRAME))
     }
 }
 
@@ -258,7 +314,7 @@ fn drop_slow<F, K: Key>(span: &mut SpanSlot, body: Pin<&mut ManuallyDrop<F>>, ca
                 unfinished_async(
                     K::callee().site,
                     LocalAt::Own(K::local()),
-                    finishing(self.0.flags),
+                    unfinished_exit(self.0.flags),
                     self.0.start,
                     outcome,
                 );
@@ -363,7 +419,17 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         // The options are constants here (in an optimised build): what a
         // function's options rule out folds away.
         let config = K::callee().config;
-        let depth = if config.tracks() && call.has(Begun::TRACKED) {
+        let depth = if config.tracks() && call.has(Begun::FIRST_FRAME) {
+            // The start entered this poll's frame (see `AsyncCall::start`).
+            call.flags &= !Begun::FIRST_FRAME;
+            PollGuard {
+                frame: Begun::FIRST_POLL,
+                reach: reach::<K>(),
+            }
+        } else if config.tracks() {
+            // Every poll of a tracked function enters the chain, also one
+            // of a call that started untracked (in a thread-local's
+            // destructor) and is polled on a thread that can track it.
             PollGuard::enter(reach::<K>())
         } else {
             PollGuard::none(reach::<K>())
@@ -384,23 +450,19 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
         let unwinding = PanicMark(&mut call.flags);
         let poll = body.poll(cx);
         std::mem::forget(unwinding);
-        // The poll leaves the depth chain before the call is counted and
-        // before the span exits, as a sync call leaves it before its span
-        // closes (and next to the count's own visit to the thread-local).
-        drop(depth);
+        let mut finished = Begun::OFF;
+        let mut outcome = Outcome::Ok;
         if let Poll::Ready(output) = &poll {
             if counted {
-                let is_err = (this.is_err)(output);
-                let finished = finishing(call.flags);
+                outcome = Outcome::of_return((this.is_err)(output));
+                finished = finishing(call.flags);
                 call.flags &= !Begun::COUNTED;
-                end(
-                    reach::<K>(),
-                    finished,
-                    call.start,
-                    Outcome::of_return(is_err),
-                );
             }
         }
+        // The poll leaves the depth chain, and a call that completed is
+        // counted, in one visit to the thread-local, before the span exits
+        // (as a sync call leaves the chain before its span closes).
+        depth.leave(finished, call.start, outcome);
         poll
     }
 }
@@ -417,12 +479,14 @@ impl Drop for PanicMark<'_> {
     }
 }
 
-/// One poll on the depth chain, left also when the poll panics.
+/// One poll on the depth chain, left also when the poll panics. Its frame
+/// is what [`end`] restores: [`Begun::TRACKED`] with the function's depth
+/// and the chain's length before the poll ([`Begun::OFF`] for a function
+/// that is not tracked). A poll while the thread's thread-locals are being
+/// destroyed finds no chain: `end` then finds none either, and restores
+/// nothing.
 struct PollGuard<R: Reach> {
-    /// The chain the poll is on (none while the thread's thread-locals are
-    /// being destroyed), with the function's depth and the chain's length
-    /// before the poll.
-    entered: Option<(&'static Chain, u32, u32)>,
+    frame: Begun,
     reach: R,
 }
 
@@ -431,30 +495,33 @@ impl<R: Reach> PollGuard<R> {
     #[cfg_attr(debug_assertions, inline(never))]
     fn enter(reach: R) -> PollGuard<R> {
         let (site, key) = (reach.site(), reach.local());
-        let entered = key
-            .try_with(|l| {
-                let Attached { chain, .. } = l.attached(site, key)?;
-                let index = site.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT;
-                // As a sync call's entry does: on an empty chain (a task's
-                // poll straight from its executor, the common case) the
-                // depth is 0 without reading it, so entry and exit store
-                // constants and consecutive polls do not wait on each
-                // other's stores.
-                if chain.len() == 0 {
-                    debug_assert_eq!(l.depth.get(), 0, "depth without a chain");
-                    l.depth.set(1);
-                    chain.push_first(index);
-                    return Some((chain, 0, 0));
-                }
-                let depth = l.depth.get();
-                l.depth.set(depth.wrapping_add(1));
-                // Past the ceiling a poll still runs; the call was counted
-                // (or not) at its start.
-                let (len_before, _aside) = chain.push(index);
-                Some((chain, depth, len_before))
-            })
-            .flatten();
-        PollGuard { entered, reach }
+        // The closure fills `frame` in place (as `begin` does). Always
+        // `TRACKED`, so that a poll's exit tests no flag of its frame.
+        let mut frame = Begun::new(Begun::TRACKED);
+        key.try_with(|l| {
+            let Some(Attached { chain, .. }) = l.attached(site, key) else {
+                return;
+            };
+            let index = site.ctl.load(Ordering::Relaxed) >> Site::INDEX_SHIFT;
+            // As a sync call's entry does: on an empty chain (a task's
+            // poll straight from its executor, the common case) the
+            // depth is 0 without reading it, so entry and exit store
+            // constants and consecutive polls do not wait on each
+            // other's stores.
+            if chain.len() == 0 {
+                debug_assert_eq!(l.depth.get(), 0, "depth without a chain");
+                l.depth.set(1);
+                chain.push_first(index);
+                return;
+            }
+            let depth = l.depth.get();
+            l.depth.set(depth.wrapping_add(1));
+            // Past the ceiling a poll still runs; the call was counted
+            // (or not) at its start.
+            let (len_before, _aside) = chain.push(index);
+            frame.save(depth, len_before);
+        });
+        PollGuard { frame, reach }
     }
 
     /// A poll off the depth chain (a call that is not tracked): nothing to
@@ -462,19 +529,176 @@ impl<R: Reach> PollGuard<R> {
     #[inline(always)]
     fn none(reach: R) -> PollGuard<R> {
         PollGuard {
-            entered: None,
+            frame: Begun::OFF,
             reach,
         }
+    }
+
+    /// Leaves the chain after a poll that returned and, in the same visit
+    /// to the thread-local, counts a call that `finished` there (its
+    /// flags: [`Begun::OFF`] when none did).
+    #[inline(always)]
+    fn leave(self, finished: Begun, start: u64, outcome: Outcome) {
+        let this = std::mem::ManuallyDrop::new(self);
+        end(this.reach, this.frame.with(finished), start, outcome);
     }
 }
 
 impl<R: Reach> Drop for PollGuard<R> {
+    /// Leaves the chain as the poll unwinds (the frame is not counted).
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline(never))]
     fn drop(&mut self) {
-        if let Some((chain, depth, len_before)) = self.entered {
-            let _ = self.reach.local().try_with(|l| l.depth.set(depth));
-            chain.restore(len_before);
+        end(self.reach, self.frame, 0, Outcome::Panic);
+    }
+}
+
+/// Where an async call's start leaves the depth chain, through the guards
+/// the attribute drives (the attribute itself wraps and polls the body at
+/// once; these tests also stop in between).
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use super::AsyncCall;
+    use crate::__private::{Config, Meta, Site};
+    use crate::current_chain;
+
+    static SITE: Site = Site::new(Meta {
+        name: "started",
+        qualified_name: "future_tests::started",
+        module_path: "future_tests",
+        target: "future_tests",
+        file: file!(),
+        line: line!(),
+        level: tracing::Level::INFO,
+        method: false,
+        config: CONFIG,
+    });
+    const CONFIG: Config = Config {
+        max_depth: 0,
+        outermost: false,
+        timing: false,
+        stats: true,
+        repeats: false,
+    };
+    crate::__private::declare_key!(SITE, CONFIG);
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    /// The chain's length, seen from inside a poll.
+    async fn chain_len() -> usize {
+        current_chain().len()
+    }
+
+    fn poll_once<F: Future>(fut: F) -> Poll<F::Output> {
+        let waker = Waker::from(Arc::new(Noop));
+        pin!(fut).poll(&mut Context::from_waker(&waker))
+    }
+
+    /// The calls of `SITE` as (calls, ok, cancelled, in flight), counted
+    /// while `f` runs on a thread of its own (tests run side by side).
+    fn counted_on_a_thread(f: impl FnOnce() + Send + 'static) -> (u64, u64, u64, u64) {
+        let before = SITE.stats();
+        std::thread::spawn(f).join().unwrap();
+        let s = SITE.stats();
+        (
+            s.calls - before.calls,
+            s.ok - before.ok,
+            s.cancelled - before.cancelled,
+            s.in_flight,
+        )
+    }
+
+    #[test]
+    fn a_call_dropped_between_its_start_and_its_first_poll_leaves_the_frame_its_start_entered() {
+        let _turn = TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counted = counted_on_a_thread(|| {
+            let call = AsyncCall::<__IoKey>::start();
+            assert_eq!(current_chain().len(), 1, "the start entered an empty chain");
+            drop(call.instrument(None, chain_len(), |_| false));
+            assert!(current_chain().is_empty());
+        });
+        assert_eq!(counted, (1, 0, 1, 0));
+    }
+
+    #[test]
+    fn a_call_started_on_a_chain_that_holds_calls_enters_it_at_each_poll() {
+        let _turn = TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counted = counted_on_a_thread(|| {
+            let outer = AsyncCall::<__IoKey>::start();
+            let inner = AsyncCall::<__IoKey>::start();
+            assert_eq!(current_chain().len(), 1, "only the first start entered");
+            let seen = poll_once(inner.instrument(None, chain_len(), |_| false));
+            assert_eq!(seen, Poll::Ready(2), "the poll entered the chain");
+            assert_eq!(current_chain().len(), 1, "and left it");
+            let seen = poll_once(outer.instrument(None, chain_len(), |_| false));
+            assert_eq!(
+                seen,
+                Poll::Ready(1),
+                "the first poll kept the start's frame"
+            );
+            assert!(current_chain().is_empty(), "and left it");
+        });
+        assert_eq!(counted, (2, 2, 0, 0));
+    }
+
+    /// A function with a depth limit and no counters.
+    mod limited {
+        use super::{chain_len, AsyncCall};
+        use crate::__private::{Config, Meta, Site};
+        use crate::current_chain;
+
+        static SITE: Site = Site::new(Meta {
+            name: "limited",
+            qualified_name: "future_tests::limited",
+            module_path: "future_tests",
+            target: "future_tests",
+            file: file!(),
+            line: line!(),
+            level: tracing::Level::INFO,
+            method: false,
+            config: CONFIG,
+        });
+        const CONFIG: Config = Config {
+            max_depth: 4,
+            outermost: false,
+            timing: false,
+            stats: false,
+            repeats: false,
+        };
+        crate::__private::declare_key!(SITE, CONFIG);
+
+        #[test]
+        fn an_uncounted_call_dropped_before_its_first_poll_leaves_the_frame_too() {
+            std::thread::spawn(|| {
+                let call = AsyncCall::<__IoKey>::start();
+                let chain = current_chain();
+                assert!(chain.len() == 1 && chain[0].qualified_name() == "future_tests::limited");
+                drop(call.instrument(None, chain_len(), |_| false));
+                assert!(current_chain().is_empty());
+                // Its depth went back too: four more nest within the limit
+                // (the fourth would overflow were the first's depth left).
+                let calls: Vec<_> = (0..4).map(|_| AsyncCall::<__IoKey>::start()).collect();
+                assert_eq!(current_chain().len(), 1);
+                drop(calls);
+                assert!(current_chain().is_empty());
+            })
+            .join()
+            .unwrap();
         }
     }
+
+    /// The two tests count calls of one site: one at a time.
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 }

@@ -38,6 +38,12 @@
 //! the start in the block with a plain load and store. [`Begun`] carries
 //! what it decided to [`end`], which stores back the depth and chain length
 //! saved at entry and counts the outcome (with the latency when timed).
+//!
+//! An async call is on the chain during its polls only ([`Enter`]): each
+//! poll enters and leaves it, and the poll that completes the call leaves
+//! it and counts the outcome in one [`end`]. On an empty chain, the call's
+//! start enters it for the first poll, which follows in the same poll of
+//! the function's future; most calls complete in that poll.
 #![allow(clippy::inline_always)]
 
 pub(crate) mod future;
@@ -71,7 +77,7 @@ pub(crate) struct Begun {
 /// The flags of a call.
 impl Begun {
     /// On the depth chain (sync: pushed, restored at exit; async: each poll
-    /// pushes).
+    /// pushes, see [`Enter`]).
     pub(crate) const TRACKED: u32 = 1;
     /// Counted in the stats.
     pub(crate) const COUNTED: u32 = 1 << 1;
@@ -92,6 +98,10 @@ impl Begun {
     /// Where the tally line of a call [`Begun::IN_REQUEST`] is kept (six
     /// bits: a tally has 64 lines).
     pub(crate) const LINE_SHIFT: u32 = 7;
+    /// An async call's start found the chain empty and entered it for the
+    /// call's first poll ([`Enter::AsyncFirstPoll`]): that poll leaves it,
+    /// restoring [`Begun::FIRST_POLL`].
+    pub(crate) const FIRST_FRAME: u32 = 1 << 13;
     /// Nothing to do.
     pub(crate) const OFF: Begun = Begun::new(0);
     /// Every flag (and the tally line).
@@ -100,7 +110,11 @@ impl Begun {
         | Begun::SPAN
         | Begun::OVERFLOW
         | Begun::TIMED
-        | Begun::REQUEST;
+        | Begun::REQUEST
+        | Begun::FIRST_FRAME;
+    /// The frame of a call entered on an empty chain: leaving it restores
+    /// depth 0 and an empty chain.
+    pub(crate) const FIRST_POLL: Begun = Begun::new(Begun::TRACKED);
 
     /// The request bits: [`Begun::IN_REQUEST`], [`Begun::REPEAT`], the line.
     pub(crate) const REQUEST: u32 = Begun::IN_REQUEST | Begun::REPEAT | 0x3F << Begun::LINE_SHIFT;
@@ -173,6 +187,16 @@ impl Begun {
         self.flags |= u64::from(flag);
     }
 
+    /// A poll's frame (its depth and chain length to restore) with the
+    /// flags of a call that finished in the poll.
+    #[inline]
+    fn with(self, finished: Begun) -> Begun {
+        Begun {
+            flags: self.flags | finished.flags,
+            saved: self.saved,
+        }
+    }
+
     #[inline]
     fn save(&mut self, depth: u32, len_before: u32) {
         self.saved = u64::from(len_before) | u64::from(depth) << 32;
@@ -242,10 +266,23 @@ fn prepare(site: &'static Site) -> u32 {
     }
 }
 
-/// Enters a call (`push`: sync, or async at its first poll without pushing).
-/// [`Begun::OVERFLOW`] when `max_depth` would be exceeded: then nothing changed.
+/// How a call enters the depth chain at its start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Enter {
+    /// A sync call: pushed, and left at its exit.
+    Call,
+    /// An async call: each poll enters the chain, but on an empty chain the
+    /// start enters it for the first poll ([`Begun::FIRST_FRAME`]).
+    AsyncFirstPoll,
+    /// An async call that may await before its first poll: each poll
+    /// enters the chain, the start does not.
+    AsyncPolls,
+}
+
+/// Enters a call (see [`Enter`]). [`Begun::OVERFLOW`] when `max_depth`
+/// would be exceeded: then nothing changed.
 #[inline(always)]
-pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
+pub(crate) fn begin<R: Reach>(reach: R, enter: Enter) -> Begun {
     let cfg = reach.config();
     let site = reach.site();
     let mut ctl = site.ctl.load_for_call(Ordering::Relaxed);
@@ -279,7 +316,7 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
         // back-to-back outermost calls do not wait on each other's stores.
         // (`Chain::push` reads the length again: keeping this reading live
         // across the `max_depth` check measured slower.)
-        let empty = push && chain.len() == 0;
+        let empty = enter != Enter::AsyncPolls && chain.len() == 0;
         debug_assert!(!empty || local.depth.get() == 0, "depth without a chain");
         let before = if empty { 0 } else { local.depth.get() };
         let depth = before.wrapping_add(1);
@@ -287,7 +324,12 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
             begun = Begun::new(Begun::OVERFLOW);
             return true;
         }
-        let aside = if push {
+        let aside = if enter == Enter::AsyncFirstPoll && empty {
+            local.depth.set(1);
+            chain.push_first(ctl.index());
+            begun.set(Begun::FIRST_FRAME);
+            false
+        } else if enter == Enter::Call {
             local.depth.set(depth);
             if empty {
                 chain.push_first(ctl.index());
@@ -321,7 +363,14 @@ pub(crate) fn begin<R: Reach>(reach: R, push: bool) -> Begun {
                     // a branch. Last, so that nothing above must live across
                     // its call.)
                     if chain.request().is_some() {
-                        begun.set_request(attribute(chain, site));
+                        let bits = attribute(chain, site);
+                        if enter == Enter::Call {
+                            begun.set_request(bits);
+                        } else {
+                            // An async call keeps them among its flags
+                            // (see `Begun::IN_REQUEST`).
+                            begun.set(bits);
+                        }
                     }
                 }
             }
@@ -426,8 +475,8 @@ fn start_clock(cfg: Config, begun: &mut Begun) -> u64 {
 /// overflow counted, when `max_depth` would be exceeded.
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline(never))]
-pub(crate) fn try_begin<R: Reach>(reach: R, push: bool) -> Result<(Begun, u64), DepthExceeded> {
-    let mut begun = begin(reach, push);
+pub(crate) fn try_begin<R: Reach>(reach: R, enter: Enter) -> Result<(Begun, u64), DepthExceeded> {
+    let mut begun = begin(reach, enter);
     if begun.flags() & Begun::OVERFLOW != 0 {
         return Err(overflowed(reach.site(), reach.config(), reach.local()));
     }
@@ -441,9 +490,9 @@ pub(crate) fn try_begin<R: Reach>(reach: R, push: bool) -> Result<(Begun, u64), 
 #[cfg_attr(not(debug_assertions), inline(always))]
 #[cfg_attr(debug_assertions, inline(never))]
 #[track_caller]
-pub(crate) fn begin_or_panic<R: Reach>(reach: R, push: bool) -> (Begun, u64) {
+pub(crate) fn begin_or_panic<R: Reach>(reach: R, enter: Enter) -> (Begun, u64) {
     // A `match`, not a closure: the panic's location is the caller's.
-    match try_begin(reach, push) {
+    match try_begin(reach, enter) {
         Ok(begun) => begun,
         Err(e) => overflow_panic(&e),
     }

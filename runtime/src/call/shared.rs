@@ -19,7 +19,7 @@ use std::hash::Hash;
 use std::mem::ManuallyDrop;
 
 use super::reach::{Dyn, Reach};
-use super::{begin_or_panic, end, try_begin, unfinished, Begun};
+use super::{begin_or_panic, end, try_begin, unfinished, Begun, Enter};
 use crate::depth::LocalAt;
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
@@ -42,7 +42,7 @@ impl SharedCall {
     #[track_caller]
     pub fn enter(site: &'static Site) -> SharedCall {
         let reach = Dyn::new(site, LocalAt::Table(site));
-        let (begun, start) = begin_or_panic(reach, true);
+        let (begun, start) = begin_or_panic(reach, Enter::Call);
         SharedCall {
             begun,
             start,
@@ -58,7 +58,7 @@ impl SharedCall {
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     pub fn try_enter(site: &'static Site) -> Result<SharedCall, DepthExceeded> {
         let reach = Dyn::new(site, LocalAt::Table(site));
-        let (begun, start) = try_begin(reach, true)?;
+        let (begun, start) = try_begin(reach, Enter::Call)?;
         Ok(SharedCall {
             begun,
             start,

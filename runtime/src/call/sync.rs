@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 use super::reach::{reach, Key, Reach};
-use super::{begin_or_panic, end, try_begin, unfinished, Begun};
+use super::{begin_or_panic, end, try_begin, unfinished, Begun, Enter};
 use crate::overflow::DepthExceeded;
 use crate::stats::Outcome;
 
@@ -27,7 +27,7 @@ impl<K: Key> Call<K> {
     #[must_use]
     #[track_caller]
     pub fn enter() -> Call<K> {
-        let (begun, start) = begin_or_panic(reach::<K>(), true);
+        let (begun, start) = begin_or_panic(reach::<K>(), Enter::Call);
         Call {
             begun,
             start,
@@ -43,7 +43,7 @@ impl<K: Key> Call<K> {
     /// [`DepthExceeded`] when the call would exceed `max_depth`.
     #[inline(always)]
     pub fn try_enter() -> Result<Call<K>, DepthExceeded> {
-        let (begun, start) = try_begin(reach::<K>(), true)?;
+        let (begun, start) = try_begin(reach::<K>(), Enter::Call)?;
         Ok(Call {
             begun,
             start,
