@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use super::reach::{reach, Dyn, Key, Reach};
 use super::{begin_or_panic, end, note_key, try_begin, Begun, Enter};
-use crate::depth::{Attached, LocalAt};
+use crate::depth::{held_chain, Attached, Chain, LocalAt};
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
 use crate::stats::tally::key_hash;
@@ -426,11 +426,10 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
                 frame: Begun::FIRST_POLL,
                 reach: reach::<K>(),
             }
-        } else if config.tracks() {
-            // Every poll of a tracked function enters the chain, also one
-            // of a call that started untracked (in a thread-local's
-            // destructor) and is polled on a thread that can track it.
+        } else if config.tracks() && call.has(Begun::TRACKED) {
             PollGuard::enter(reach::<K>())
+        } else if config.tracks() {
+            PollGuard::in_place(reach::<K>())
         } else {
             PollGuard::none(reach::<K>())
         };
@@ -524,8 +523,22 @@ impl<R: Reach> PollGuard<R> {
         PollGuard { frame, reach }
     }
 
-    /// A poll off the depth chain (a call that is not tracked): nothing to
-    /// leave.
+    /// A poll that does not enter the chain, of a call that is not on it
+    /// (its function was switched off at its start, or it started while
+    /// the thread's thread-locals were being destroyed): its frame holds
+    /// the depth and chain length the poll finds, so leaving it, as every
+    /// poll of a tracked function does, changes nothing. (One frame kind
+    /// for every poll of such a function: the exit tests no flag.)
+    #[inline(always)]
+    fn in_place(reach: R) -> PollGuard<R> {
+        // The flags here, inline: the exit's tests of them fold.
+        let mut frame = Begun::new(Begun::TRACKED);
+        let (depth, len) = found_in_place(reach.local());
+        frame.save(depth, len);
+        PollGuard { frame, reach }
+    }
+
+    /// A poll of a function that is not tracked: nothing to leave.
     #[inline(always)]
     fn none(reach: R) -> PollGuard<R> {
         PollGuard {
@@ -544,6 +557,15 @@ impl<R: Reach> PollGuard<R> {
     }
 }
 
+/// The function's depth and the chain's length as a poll finds them (see
+/// [`PollGuard::in_place`]). Not generic, and off the common path.
+#[cold]
+#[inline(never)]
+fn found_in_place(local: LocalAt) -> (u32, u32) {
+    let depth = local.try_with(|l| l.depth.get()).unwrap_or(0);
+    (depth, held_chain().map_or(0, Chain::len))
+}
+
 impl<R: Reach> Drop for PollGuard<R> {
     /// Leaves the chain as the poll unwinds (the frame is not counted).
     #[cfg_attr(not(debug_assertions), inline(always))]
@@ -556,7 +578,10 @@ impl<R: Reach> Drop for PollGuard<R> {
 /// Where an async call's start leaves the depth chain, through the guards
 /// the attribute drives (the attribute itself wraps and polls the body at
 /// once; these tests also stop in between).
+// The link-time list's entry of an instrumented function counts as
+// `unsafe_code` inside this crate.
 #[cfg(all(test, not(loom)))]
+#[allow(unsafe_code)]
 mod tests {
     use std::future::Future;
     use std::pin::pin;
@@ -564,8 +589,8 @@ mod tests {
     use std::task::{Context, Poll, Wake, Waker};
 
     use super::AsyncCall;
-    use crate::__private::{Config, Meta, Site};
     use crate::current_chain;
+    use crate::site::{Config, Meta, Site};
 
     static SITE: Site = Site::new(Meta {
         name: "started",
@@ -585,7 +610,7 @@ mod tests {
         stats: true,
         repeats: false,
     };
-    crate::__private::declare_key!(SITE, CONFIG);
+    crate::__io_declare_key!(SITE, CONFIG);
 
     struct Noop;
     impl Wake for Noop {
@@ -656,8 +681,8 @@ mod tests {
     /// A function with a depth limit and no counters.
     mod limited {
         use super::{chain_len, AsyncCall};
-        use crate::__private::{Config, Meta, Site};
         use crate::current_chain;
+        use crate::site::{Config, Meta, Site};
 
         static SITE: Site = Site::new(Meta {
             name: "limited",
@@ -677,7 +702,7 @@ mod tests {
             stats: false,
             repeats: false,
         };
-        crate::__private::declare_key!(SITE, CONFIG);
+        crate::__io_declare_key!(SITE, CONFIG);
 
         #[test]
         fn an_uncounted_call_dropped_before_its_first_poll_leaves_the_frame_too() {
@@ -697,6 +722,36 @@ mod tests {
             .join()
             .unwrap();
         }
+    }
+
+    /// What a switched-off async function's body sees: the chain's length,
+    /// and the chain's length inside an enabled function it calls.
+    #[crate::instrument_once(crate = crate, timing = false)]
+    async fn switched(inner: bool) -> (usize, usize) {
+        (current_chain().len(), if inner { nested() } else { 0 })
+    }
+
+    #[crate::instrument_once(crate = crate, timing = false)]
+    fn nested() -> usize {
+        current_chain().len()
+    }
+
+    #[test]
+    fn a_switched_off_async_function_stays_off_the_chain_and_takes_no_block() {
+        // Called once, on another thread: registered, with a block there.
+        let first = std::thread::spawn(|| poll_once(switched(false)));
+        assert_eq!(first.join().unwrap(), Poll::Ready((1, 0)));
+        let site = crate::registry()
+            .get(concat!(module_path!(), "::switched"))
+            .unwrap();
+        site.set_enabled(false);
+        let blocks = site.stats.block_count();
+        let seen = std::thread::spawn(|| poll_once(switched(true)))
+            .join()
+            .unwrap();
+        site.clear_enabled();
+        assert_eq!(seen, Poll::Ready((0, 1)), "as a switched-off sync call");
+        assert_eq!(site.stats.block_count(), blocks, "no block for this thread");
     }
 
     /// The two tests count calls of one site: one at a time.

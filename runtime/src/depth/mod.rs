@@ -32,7 +32,14 @@
 //! one thread never see each other, a task that moves to another thread
 //! brings nothing with it, and an async function that awaits itself (boxed
 //! recursion) sees its depth grow, since the inner future is polled from
-//! inside the outer one's poll.
+//! inside the outer one's poll. A call's start (where its span's
+//! expressions run) comes before its first poll, in the same poll of the
+//! function's future. On an empty chain the start enters the chain for
+//! that poll, so the span's expressions run on it, as a sync call's do;
+//! on a chain that holds calls, or where the span's expressions may await
+//! (the task may move to another thread there), they run before the call
+//! enters it. A poll of a call that is not on the chain (its function was
+//! switched off at its start) does not enter it.
 //!
 //! Past the per-thread ceiling ([`set_max_total_depth`]) instrumentation
 //! steps aside; the chain's memory is fixed, so instrumentation can never be
