@@ -592,25 +592,36 @@ mod tests {
     use crate::current_chain;
     use crate::site::{Config, Meta, Site};
 
-    static SITE: Site = Site::new(Meta {
-        name: "started",
-        qualified_name: "future_tests::started",
-        module_path: "future_tests",
-        target: "future_tests",
-        file: file!(),
-        line: line!(),
-        level: tracing::Level::INFO,
-        method: false,
-        config: CONFIG,
-    });
-    const CONFIG: Config = Config {
-        max_depth: 0,
-        outermost: false,
-        timing: false,
-        stats: true,
-        repeats: false,
-    };
-    crate::__io_declare_key!(SITE, CONFIG);
+    /// The options of a site of these tests (untimed).
+    const fn config(max_depth: u32, stats: bool) -> Config {
+        Config {
+            max_depth,
+            outermost: false,
+            timing: false,
+            stats,
+            repeats: false,
+        }
+    }
+
+    /// A site of these tests, declared by hand as the attribute declares
+    /// one (its key drives `AsyncCall` directly).
+    const fn site(name: &'static str, config: Config) -> Site {
+        Site::new(Meta {
+            name,
+            qualified_name: name,
+            module_path: "future_tests",
+            target: "future_tests",
+            file: file!(),
+            line: line!(),
+            level: tracing::Level::INFO,
+            method: false,
+            config,
+        })
+    }
+
+    const COUNTED: Config = config(0, true);
+    static SITE: Site = site("future_tests::started", COUNTED);
+    crate::__io_declare_key!(SITE, COUNTED);
 
     struct Noop;
     impl Wake for Noop {
@@ -628,8 +639,12 @@ mod tests {
     }
 
     /// The calls of `SITE` as (calls, ok, cancelled, in flight), counted
-    /// while `f` runs on a thread of its own (tests run side by side).
+    /// while `f` runs on a thread of its own (tests run side by side, and
+    /// take turns at `SITE`).
     fn counted_on_a_thread(f: impl FnOnce() + Send + 'static) -> (u64, u64, u64, u64) {
+        let _turn = TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = SITE.stats();
         std::thread::spawn(f).join().unwrap();
         let s = SITE.stats();
@@ -643,9 +658,6 @@ mod tests {
 
     #[test]
     fn a_call_dropped_between_its_start_and_its_first_poll_leaves_the_frame_its_start_entered() {
-        let _turn = TURN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let counted = counted_on_a_thread(|| {
             let call = AsyncCall::<__IoKey>::start();
             assert_eq!(current_chain().len(), 1, "the start entered an empty chain");
@@ -657,9 +669,6 @@ mod tests {
 
     #[test]
     fn a_call_started_on_a_chain_that_holds_calls_enters_it_at_each_poll() {
-        let _turn = TURN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let counted = counted_on_a_thread(|| {
             let outer = AsyncCall::<__IoKey>::start();
             let inner = AsyncCall::<__IoKey>::start();
@@ -682,27 +691,11 @@ mod tests {
     mod limited {
         use super::{chain_len, AsyncCall};
         use crate::current_chain;
-        use crate::site::{Config, Meta, Site};
+        use crate::site::{Config, Site};
 
-        static SITE: Site = Site::new(Meta {
-            name: "limited",
-            qualified_name: "future_tests::limited",
-            module_path: "future_tests",
-            target: "future_tests",
-            file: file!(),
-            line: line!(),
-            level: tracing::Level::INFO,
-            method: false,
-            config: CONFIG,
-        });
-        const CONFIG: Config = Config {
-            max_depth: 4,
-            outermost: false,
-            timing: false,
-            stats: false,
-            repeats: false,
-        };
-        crate::__io_declare_key!(SITE, CONFIG);
+        const LIMITED: Config = super::config(4, false);
+        static SITE: Site = super::site("future_tests::limited", LIMITED);
+        crate::__io_declare_key!(SITE, LIMITED);
 
         #[test]
         fn an_uncounted_call_dropped_before_its_first_poll_leaves_the_frame_too() {
