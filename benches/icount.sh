@@ -16,7 +16,7 @@ OUT=target/callgrind
 mkdir -p "$OUT"
 SETUPS=${*:-none filtered registry_nop fmt_sink}
 SYNC="empty bare tracing fastrace autometrics floor io_spans io_counters io_timed io_off io_max_depth io_depth_only rec_bare rec_io_outermost"
-ASYNC="async_bare async_tracing async_io_spans async_io_counters async_dyn_bare async_dyn_tracing async_dyn_io_spans async_dyn_io_counters hook_boxed_fn hook_boxed_nested hook_slot_no_layer hook_slot_one_layer"
+ASYNC="async_bare async_tracing async_io_spans async_io_counters async_dyn_bare async_dyn_tracing async_dyn_io_spans async_dyn_io_counters async_dyn_io_off hook_boxed_fn hook_boxed_nested hook_slot_no_layer hook_slot_one_layer"
 
 ir() {
     local f="$OUT/$1.$2.$3"

@@ -143,12 +143,14 @@ pub fn work_io_depth_only(x: u64) -> u64 {
     body(x)
 }
 
-/// Turns `work_io_off` off.
+/// Turns `work_io_off` and `adyn_io_off` off.
 pub fn switch_off() {
-    instrument_once::registry()
-        .get(concat!(module_path!(), "::work_io_off"))
-        .expect("registered")
-        .set_enabled(false);
+    for name in ["work_io_off", "adyn_io_off"] {
+        instrument_once::registry()
+            .get(&format!("{}::{name}", module_path!()))
+            .expect("registered")
+            .set_enabled(false);
+    }
 }
 
 /// Recursion four levels deep, bare.
@@ -212,6 +214,12 @@ pub async fn adyn_io_spans(x: u64) -> u64 {
 
 #[instrument_once(timing = false)]
 pub async fn adyn_io_counters(x: u64) -> u64 {
+    body(x)
+}
+
+/// The same options, switched off by [`switch_off`] before measuring.
+#[instrument_once(timing = false)]
+pub async fn adyn_io_off(x: u64) -> u64 {
     body(x)
 }
 
@@ -428,6 +436,7 @@ fn run_polled_apart(variant: &str, n: u64) -> Option<u64> {
         "async_dyn_tracing" => |x| block_on_dyn(adyn_tracing(x)),
         "async_dyn_io_spans" => |x| block_on_dyn(adyn_io_spans(x)),
         "async_dyn_io_counters" => |x| block_on_dyn(adyn_io_counters(x)),
+        "async_dyn_io_off" => |x| block_on_dyn(adyn_io_off(x)),
         _ => return None,
     };
     let mut acc = 0u64;

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use super::reach::{reach, Dyn, Key, Reach};
 use super::{begin_or_panic, end, note_key, try_begin, Begun, Enter};
-use crate::depth::{held_chain, Attached, Chain, LocalAt};
+use crate::depth::{Attached, LocalAt};
 use crate::overflow::DepthExceeded;
 use crate::site::Site;
 use crate::stats::tally::key_hash;
@@ -426,10 +426,13 @@ impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C,
                 frame: Begun::FIRST_POLL,
                 reach: reach::<K>(),
             }
-        } else if config.tracks() && call.has(Begun::TRACKED) {
+        } else if config.tracks() && call.has(Begun::TRACKED | Begun::COUNTED) {
+            // A call on the chain; or counted but started off it (while
+            // the thread-locals of the thread it started on were being
+            // destroyed): polled where the chain can be reached, it enters.
             PollGuard::enter(reach::<K>())
         } else if config.tracks() {
-            PollGuard::in_place(reach::<K>())
+            PollGuard::off_chain(reach::<K>())
         } else {
             PollGuard::none(reach::<K>())
         };
@@ -524,18 +527,15 @@ impl<R: Reach> PollGuard<R> {
     }
 
     /// A poll that does not enter the chain, of a call that is not on it
-    /// (its function was switched off at its start, or it started while
-    /// the thread's thread-locals were being destroyed): its frame holds
-    /// the depth and chain length the poll finds, so leaving it, as every
-    /// poll of a tracked function does, changes nothing. (One frame kind
-    /// for every poll of such a function: the exit tests no flag.)
+    /// and not counted (its function was switched off at its start):
+    /// nothing to leave or count, and no visit to the thread-local
+    /// ([`Begun::OFF_CHAIN`]).
     #[inline(always)]
-    fn in_place(reach: R) -> PollGuard<R> {
-        // The flags here, inline: the exit's tests of them fold.
-        let mut frame = Begun::new(Begun::TRACKED);
-        let (depth, len) = found_in_place(reach.local());
-        frame.save(depth, len);
-        PollGuard { frame, reach }
+    fn off_chain(reach: R) -> PollGuard<R> {
+        PollGuard {
+            frame: Begun::OFF_CHAIN,
+            reach,
+        }
     }
 
     /// A poll of a function that is not tracked: nothing to leave.
@@ -553,17 +553,11 @@ impl<R: Reach> PollGuard<R> {
     #[inline(always)]
     fn leave(self, finished: Begun, start: u64, outcome: Outcome) {
         let this = std::mem::ManuallyDrop::new(self);
-        end(this.reach, this.frame.with(finished), start, outcome);
+        // A call off the chain is not counted (see `off_chain`).
+        if !this.frame.is_off_chain() {
+            end(this.reach, this.frame.with(finished), start, outcome);
+        }
     }
-}
-
-/// The function's depth and the chain's length as a poll finds them (see
-/// [`PollGuard::in_place`]). Not generic, and off the common path.
-#[cold]
-#[inline(never)]
-fn found_in_place(local: LocalAt) -> (u32, u32) {
-    let depth = local.try_with(|l| l.depth.get()).unwrap_or(0);
-    (depth, held_chain().map_or(0, Chain::len))
 }
 
 impl<R: Reach> Drop for PollGuard<R> {
@@ -571,7 +565,9 @@ impl<R: Reach> Drop for PollGuard<R> {
     #[cfg_attr(not(debug_assertions), inline(always))]
     #[cfg_attr(debug_assertions, inline(never))]
     fn drop(&mut self) {
-        end(self.reach, self.frame, 0, Outcome::Panic);
+        if !self.frame.is_off_chain() {
+            end(self.reach, self.frame, 0, Outcome::Panic);
+        }
     }
 }
 

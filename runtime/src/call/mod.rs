@@ -115,6 +115,14 @@ impl Begun {
     /// The frame of a call entered on an empty chain: leaving it restores
     /// depth 0 and an empty chain.
     pub(crate) const FIRST_POLL: Begun = Begun::new(Begun::TRACKED);
+    /// The frame of an async poll that does not enter the chain: nothing to
+    /// restore. (`TRACKED` like every other frame of a tracked function's
+    /// poll, so that what the exit tests of the flags folds; told apart by
+    /// a depth and length no chain reaches.)
+    pub(crate) const OFF_CHAIN: Begun = Begun {
+        flags: Begun::TRACKED as u64,
+        saved: u64::MAX,
+    };
 
     /// The request bits: [`Begun::IN_REQUEST`], [`Begun::REPEAT`], the line.
     pub(crate) const REQUEST: u32 = Begun::IN_REQUEST | Begun::REPEAT | 0x3F << Begun::LINE_SHIFT;
@@ -195,6 +203,12 @@ impl Begun {
             flags: self.flags | finished.flags,
             saved: self.saved,
         }
+    }
+
+    /// Whether this is [`Begun::OFF_CHAIN`].
+    #[inline]
+    fn is_off_chain(self) -> bool {
+        self.saved == Begun::OFF_CHAIN.saved
     }
 
     #[inline]
