@@ -43,7 +43,7 @@ impl<K: Key> AsyncCall<K> {
     ///
     /// On an empty chain (a task polled by its executor) the call enters
     /// the depth chain at once, as a sync call does, and stays on it until
-    /// its first poll returns ([`Begun::FIRST_FRAME`]): its start and that
+    /// its first poll returns (`Begun::FIRST_FRAME`): its start and that
     /// poll run in one poll of the function's future, on one thread, with
     /// nothing awaited between them. So the first poll, the only one of
     /// most calls, does not enter the chain a second time (and the span's
