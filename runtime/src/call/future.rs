@@ -483,8 +483,9 @@ impl Drop for PanicMark<'_> {
 
 /// One poll on the depth chain, left also when the poll panics. Its frame
 /// is what [`end`] restores: [`Begun::TRACKED`] with the function's depth
-/// and the chain's length before the poll ([`Begun::OFF`] for a function
-/// that is not tracked). A poll while the thread's thread-locals are being
+/// and the chain's length before the poll ([`Begun::OFF_CHAIN`] for a
+/// poll that stays off the chain, [`Begun::OFF`] for a function that is
+/// not tracked). A poll while the thread's thread-locals are being
 /// destroyed finds no chain: `end` then finds none either, and restores
 /// nothing.
 struct PollGuard<R: Reach> {
