@@ -173,10 +173,7 @@ impl<K: Key> Drop for AsyncCall<K> {
         // call's is.
         // Once wrapped, the instrumented future records what a drop must.
         // The first poll's frame, entered at the start, is left here too.
-        let config = K::callee().config;
-        if (config.stats && self.has(Begun::COUNTED))
-            || (config.tracks() && self.has(Begun::FIRST_FRAME))
-        {
+        if unfinished::<K>(self.flags) {
             let outcome = if std::thread::panicking() {
                 Outcome::Panic
             } else if self.has(PREAMBLE_AWAITS) {
@@ -205,6 +202,16 @@ fn finishing(flags: u32) -> Begun {
     let mut begun = Begun::new(flags & (Begun::COUNTED | Begun::TIMED));
     begun.set_request(flags & Begun::REQUEST);
     begun
+}
+
+/// Whether a drop of an async call with these flags must record something:
+/// the call was counted and has not completed, or it still holds its first
+/// poll's frame (it was never polled).
+#[inline(always)]
+fn unfinished<K: Key>(flags: u32) -> bool {
+    let config = K::callee().config;
+    (config.stats && flags & Begun::COUNTED != 0)
+        || (config.tracks() && flags & Begun::FIRST_FRAME != 0)
 }
 
 /// What a drop of an async call that did not complete passes to [`end`]:
@@ -250,14 +257,10 @@ impl<K: Key> Polled<K> {
         self.flags & flag != 0
     }
 
-    /// Whether a drop now must record something: the call was counted and
-    /// has not completed, or it still holds its first poll's frame (it was
-    /// never polled).
+    /// Whether a drop now must record something (see [`unfinished`]).
     #[inline(always)]
     fn unfinished(&self) -> bool {
-        let config = K::callee().config;
-        (config.stats && self.has(Begun::COUNTED))
-            || (config.tracks() && self.has(Begun::FIRST_FRAME))
+        unfinished::<K>(self.flags)
     }
 }
 
