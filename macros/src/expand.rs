@@ -843,10 +843,21 @@ fn async_body(body: &TokenStream, annot: &TokenStream, events: &TokenStream) -> 
 
 /// The async part of a call: `enter` starts the call (`__io_call`), then
 /// the span (only when someone wants it), then the body, wrapped, and
-/// awaited. The wrapping is the value of a block that ends before that one
-/// await, so the block's bindings end there too: the function's future holds
-/// the wrapped body and nothing beside it (the call's state is moved into
-/// it, and is not kept a second time).
+/// awaited.
+///
+/// In an optimised build a call with a span and one without await futures
+/// of two types (`Instrumented<.., Spanned>`, `Instrumented<.., Unspanned>`):
+/// the function's future tells them apart by its state, so the common call,
+/// without a span, stores, tests and drops no span (`benches/icount.sh`).
+/// In a build with debug assertions one type holds an optional span: half
+/// the per-function code there, where speed matters less.
+///
+/// The function's future must hold the wrapped body and nothing beside it
+/// (`tests/future_size.rs`). A binding that is borrowed before an await is
+/// kept across it, so the call, whose methods borrow it, is started in an
+/// inner block that hands it on by value; what is left of the span after
+/// the `match` has no drop glue (`Option<Spanned>`), so nothing of it is
+/// kept either.
 fn drive_async(
     p: &TokenStream,
     enter: &TokenStream,
@@ -858,18 +869,32 @@ fn drive_async(
 ) -> TokenStream {
     quote! {
         {
-            #enter
-            let __io_span = if __io_call.span_wanted() && (#p::tracing::level_enabled!(#level) || #p::tracing::if_log_enabled!(#level, { true } else { false })) {
-                #[allow(clippy::used_underscore_binding)]
-                let __io_span = #span;
-                #p::observe(&__IO_SITE, &__io_span);
-                #follows
-                #p::some_span(__io_span)
-            } else {
-                #p::None
+            let (__io_call, __io_span) = {
+                #enter
+                let __io_span = if __io_call.span_wanted() && (#p::tracing::level_enabled!(#level) || #p::tracing::if_log_enabled!(#level, { true } else { false })) {
+                    #[allow(clippy::used_underscore_binding)]
+                    let __io_span = #span;
+                    #p::observe(&__IO_SITE, &__io_span);
+                    #follows
+                    #p::some_span(__io_span)
+                } else {
+                    #p::None
+                };
+                (__io_call, __io_span)
             };
-            __io_call.instrument(__io_span, #inner, #classify)
-        }.await
+            let __io_body = #inner;
+            #[cfg(not(debug_assertions))]
+            {
+                match __io_span {
+                    #p::Some(__io_span) => __io_call.instrument(__io_span, __io_body, #classify).await,
+                    #p::None => __io_call.instrument_unspanned(__io_body, #classify).await,
+                }
+            }
+            #[cfg(debug_assertions)]
+            {
+                __io_call.instrument(#p::Spanned::or_empty(__io_span), __io_body, #classify).await
+            }
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! re-exported here, from the layer that owns it.
 #![allow(clippy::inline_always)]
 
-pub use crate::call::future::{AsyncCall, Instrumented};
+pub use crate::call::future::{some_span, AsyncCall, Instrumented, SpanSlot, Spanned, Unspanned};
 pub use crate::call::reach::{Callee, Key};
 pub use crate::call::shared::SharedCall;
 pub use crate::call::sync::Call;
@@ -12,7 +12,7 @@ pub use crate::depth::Local;
 pub use crate::overflow::DepthExceeded;
 pub use crate::site::{Config, Meta, Site};
 pub use core::convert::From;
-pub use core::option::Option::None;
+pub use core::option::Option::{None, Some};
 pub use core::result::Result::{Err, Ok};
 pub use core::{concat, file, line, module_path, unreachable};
 pub use std::thread::LocalKey;
@@ -167,16 +167,6 @@ pub use crate::request::scope_async as request_scope_async;
 #[inline]
 pub fn observe(site: &Site, span: &tracing::Span) {
     site.observe_span(!span.is_disabled());
-}
-
-/// Builds a span only when somebody wants it.
-#[inline]
-pub fn some_span(span: tracing::Span) -> Option<tracing::Span> {
-    if span.is_disabled() {
-        None
-    } else {
-        Some(span)
-    }
 }
 
 /// What `site!(path)` expands to: the qualified name read from a path that

@@ -135,16 +135,35 @@ impl<K: Key> AsyncCall<K> {
         self.has(Begun::SPAN)
     }
 
-    /// Wraps the body: every poll is on the depth chain and inside `span`,
-    /// the body is dropped inside `span` too (as `tracing::Instrument`
-    /// does), and `is_err` classifies the output.
+    /// Wraps the body: every poll is on the depth chain and inside `span`
+    /// (when the slot holds one), the body is dropped inside `span` too (as
+    /// `tracing::Instrument` does), and `is_err` classifies the output.
     #[inline]
     pub fn instrument<F: Future, C: Fn(&F::Output) -> bool>(
         self,
-        span: Option<tracing::Span>,
+        span: Spanned,
         body: F,
         is_err: C,
-    ) -> Instrumented<F, C, K> {
+    ) -> Instrumented<F, C, K, Spanned> {
+        self.wrap(span, body, is_err)
+    }
+
+    /// Wraps the body of a call without a span (see
+    /// [`AsyncCall::instrument`]). In an optimised build the attribute
+    /// awaits this future or the spanned one: the function's future tells
+    /// them apart by its state, so a call without a span stores, tests and
+    /// drops none.
+    #[inline]
+    pub fn instrument_unspanned<F: Future, C: Fn(&F::Output) -> bool>(
+        self,
+        body: F,
+        is_err: C,
+    ) -> Instrumented<F, C, K, Unspanned> {
+        self.wrap(Unspanned, body, is_err)
+    }
+
+    #[inline(always)]
+    fn wrap<F, C, S: SpanSlot>(self, span: S, body: F, is_err: C) -> Instrumented<F, C, K, S> {
         // The instrumented future records what a drop of the call would
         // from now on (see its `PinnedDrop`).
         let this = ManuallyDrop::new(self);
@@ -156,7 +175,7 @@ impl<K: Key> AsyncCall<K> {
                 start: this.start,
                 key: PhantomData,
             },
-            span: SpanSlot::new(span),
+            span,
             is_err,
         }
     }
@@ -265,16 +284,17 @@ impl<K: Key> Polled<K> {
 }
 
 pin_project_lite::pin_project! {
-    /// An instrumented async body (see [`AsyncCall::instrument`]).
-    pub struct Instrumented<F, C, K: Key> {
+    /// An instrumented async body (see [`AsyncCall::instrument`]), with
+    /// its span, if any, in `S` ([`Spanned`] or [`Unspanned`]).
+    pub struct Instrumented<F, C, K: Key, S: SpanSlot> {
         #[pin]
         body: ManuallyDrop<F>,
-        span: SpanSlot,
+        span: S,
         call: Polled<K>,
         is_err: C,
     }
 
-    impl<F, C, K: Key> PinnedDrop for Instrumented<F, C, K> {
+    impl<F, C, K: Key, S: SpanSlot> PinnedDrop for Instrumented<F, C, K, S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             // The common case (no span, and the call completed or was not
@@ -302,7 +322,11 @@ pin_project_lite::pin_project! {
 /// and a subscriber that panics as the span closes still has the call
 /// counted.
 #[inline(never)]
-fn drop_slow<F, K: Key>(span: &mut SpanSlot, body: Pin<&mut ManuallyDrop<F>>, call: &Polled<K>) {
+fn drop_slow<F, K: Key, S: SpanSlot>(
+    span: &mut S,
+    body: Pin<&mut ManuallyDrop<F>>,
+    call: &Polled<K>,
+) {
     struct Count<'a, K: Key>(&'a Polled<K>);
     impl<K: Key> Drop for Count<'_, K> {
         fn drop(&mut self) {
@@ -324,8 +348,8 @@ fn drop_slow<F, K: Key>(span: &mut SpanSlot, body: Pin<&mut ManuallyDrop<F>>, ca
             }
         }
     }
-    struct Close<'a>(&'a mut SpanSlot);
-    impl Drop for Close<'_> {
+    struct Close<'a, S: SpanSlot>(&'a mut S);
+    impl<S: SpanSlot> Drop for Close<'_, S> {
         fn drop(&mut self) {
             self.0.close();
         }
@@ -388,31 +412,81 @@ unsafe fn drop_body<F>(slot: Pin<&mut ManuallyDrop<F>>) {
     unsafe { ManuallyDrop::drop(slot.get_unchecked_mut()) }
 }
 
-/// An instrumented future's span, if it has one. It has no drop glue: the
-/// future's drop closes it (out of line), so an instrumented future without
-/// a span drops with no call and no saved register.
-struct SpanSlot(ManuallyDrop<Option<tracing::Span>>);
+/// Where an instrumented future keeps its span: [`Spanned`] or
+/// [`Unspanned`]. Neither has drop glue: the future's drop closes a span
+/// (out of line), so an instrumented future without one drops with no call
+/// and no saved register.
+pub trait SpanSlot: sealed::Sealed {
+    /// The span, while open.
+    fn get(&self) -> Option<&tracing::Span>;
+    /// Closes the span, if open, in place.
+    fn close(&mut self);
+}
 
-impl SpanSlot {
-    #[inline]
-    fn new(span: Option<tracing::Span>) -> SpanSlot {
-        SpanSlot(ManuallyDrop::new(span))
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Spanned {}
+    impl Sealed for super::Unspanned {}
+}
+
+/// A call's span, until the future's drop closes it; empty only in a build
+/// with debug assertions, where one future type serves calls with a span
+/// and without ([`Spanned::or_empty`]).
+///
+/// It has no drop glue, so the attribute's `Option<Spanned>` is not kept in
+/// the function's future beside the instrumented body: nothing is left to
+/// drop after the `match` that moves it into the body's wrapper. (Nothing
+/// between [`some_span`] and that `match` can unwind or return, so the span
+/// is never left unclosed.)
+pub struct Spanned(ManuallyDrop<Option<tracing::Span>>);
+
+/// The span to wrap a call's body in: `None` when it is disabled.
+#[inline]
+pub fn some_span(span: tracing::Span) -> Option<Spanned> {
+    if span.is_disabled() {
+        None
+    } else {
+        Some(Spanned(ManuallyDrop::new(Some(span))))
     }
+}
 
+impl Spanned {
+    /// The span, or an empty slot (a build with debug assertions).
+    #[inline]
+    pub fn or_empty(span: Option<Spanned>) -> Spanned {
+        span.unwrap_or(Spanned(ManuallyDrop::new(None)))
+    }
+}
+
+impl SpanSlot for Spanned {
     #[inline]
     fn get(&self) -> Option<&tracing::Span> {
         self.0.as_ref()
     }
 
-    /// Closes the span, if any, in place, leaving `None` (which the
-    /// `ManuallyDrop` never needs to drop).
+    /// Leaves `None` (which the `ManuallyDrop` never needs to drop).
     #[inline]
     fn close(&mut self) {
         *self.0 = None;
     }
 }
 
-impl<F: Future, C: Fn(&F::Output) -> bool, K: Key> Future for Instrumented<F, C, K> {
+/// No span: nothing stored, nothing to enter or close.
+pub struct Unspanned;
+
+impl SpanSlot for Unspanned {
+    #[inline(always)]
+    fn get(&self) -> Option<&tracing::Span> {
+        None
+    }
+
+    #[inline(always)]
+    fn close(&mut self) {}
+}
+
+impl<F: Future, C: Fn(&F::Output) -> bool, K: Key, S: SpanSlot> Future
+    for Instrumented<F, C, K, S>
+{
     type Output = F::Output;
 
     #[inline]
@@ -661,7 +735,7 @@ mod tests {
         let counted = counted_on_a_thread(|| {
             let call = AsyncCall::<__IoKey>::start();
             assert_eq!(current_chain().len(), 1, "the start entered an empty chain");
-            drop(call.instrument(None, chain_len(), |_| false));
+            drop(call.instrument_unspanned(chain_len(), |_| false));
             assert!(current_chain().is_empty());
         });
         assert_eq!(counted, (1, 0, 1, 0));
@@ -673,10 +747,10 @@ mod tests {
             let outer = AsyncCall::<__IoKey>::start();
             let inner = AsyncCall::<__IoKey>::start();
             assert_eq!(current_chain().len(), 1, "only the first start entered");
-            let seen = poll_once(inner.instrument(None, chain_len(), |_| false));
+            let seen = poll_once(inner.instrument_unspanned(chain_len(), |_| false));
             assert_eq!(seen, Poll::Ready(2), "the poll entered the chain");
             assert_eq!(current_chain().len(), 1, "and left it");
-            let seen = poll_once(outer.instrument(None, chain_len(), |_| false));
+            let seen = poll_once(outer.instrument_unspanned(chain_len(), |_| false));
             assert_eq!(
                 seen,
                 Poll::Ready(1),
@@ -703,7 +777,7 @@ mod tests {
                 let call = AsyncCall::<__IoKey>::start();
                 let chain = current_chain();
                 assert!(chain.len() == 1 && chain[0].qualified_name() == "future_tests::limited");
-                drop(call.instrument(None, chain_len(), |_| false));
+                drop(call.instrument_unspanned(chain_len(), |_| false));
                 assert!(current_chain().is_empty());
                 // Its depth went back too: four more nest within the limit
                 // (the fourth would overflow were the first's depth left).
