@@ -417,7 +417,7 @@ impl Site {
     /// # }
     /// ```
     pub fn stats(&self) -> Stats {
-        self.stats.snapshot()
+        self.stats.snapshot(self.meta.config.timing)
     }
 
     /// Zero this function's statistics. Calls in flight stay in flight.

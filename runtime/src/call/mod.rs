@@ -451,7 +451,7 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
         if flags & Begun::COUNTED != 0 {
             match elapsed {
                 Some(ns) => block.finish_timed(outcome, ns),
-                None => block.finish(outcome),
+                None => block.finish(outcome, cfg.timing),
             }
             if cfg.repeats && begun.repeated() {
                 repeated(chain, site, begun.request(), elapsed);
@@ -460,7 +460,7 @@ pub(crate) fn end<R: Reach>(reach: R, begun: Begun, start: u64, outcome: Outcome
         true
     });
     if done != Some(true) && flags & Begun::COUNTED != 0 {
-        site.stats.finish_shared(outcome, elapsed);
+        site.stats.finish_shared(outcome, elapsed, cfg.timing);
     }
 }
 

@@ -160,7 +160,7 @@ impl Registry {
             .into_iter()
             .zip(names)
             .map(|(site, unique_name): (&'static Site, String)| {
-                let (stats, buckets) = site.stats.snapshot_with_buckets();
+                let (stats, buckets) = site.stats.snapshot_with_buckets(site.meta.config.timing);
                 SiteSnapshot {
                     name: site.name(),
                     qualified_name: site.qualified_name(),

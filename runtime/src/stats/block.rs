@@ -41,11 +41,15 @@ impl Block {
         self.counters.bump(Event::Call, SyncOrdering::Relaxed);
     }
 
-    /// Counts an outcome without a latency (timing off, or a panic or
-    /// cancellation).
+    /// Counts an outcome without a latency (a return untimed, a panic or a
+    /// cancellation). `timed`: the function's options time it. Only then is
+    /// a return counted as `untimed` too: a function without timing returns
+    /// untimed every time, which a snapshot reads from its options (see
+    /// [`SiteStats::snapshot`](super::SiteStats::snapshot)), so its calls
+    /// bump one counter fewer.
     #[inline]
-    pub(crate) fn finish(&self, outcome: Outcome) {
-        if outcome.returned() {
+    pub(crate) fn finish(&self, outcome: Outcome, timed: bool) {
+        if timed && outcome.returned() {
             self.counters.bump(Event::Untimed, SyncOrdering::Relaxed);
         }
         self.counters.bump(outcome.event(), SyncOrdering::Release);
@@ -185,9 +189,10 @@ impl Shared {
         self.counters.add(Event::Call, SyncOrdering::Relaxed);
     }
 
-    /// Counts an outcome without a block, with its latency when timed.
+    /// Counts an outcome without a block, with its latency when timed
+    /// (`timed`: as [`Block::finish`]).
     #[cold]
-    pub(crate) fn finish(&self, outcome: Outcome, elapsed_ns: Option<u64>) {
+    pub(crate) fn finish(&self, outcome: Outcome, elapsed_ns: Option<u64>, timed: bool) {
         match elapsed_ns {
             Some(ns) if outcome.returned() => {
                 if !self.spill(ns, true) {
@@ -195,7 +200,9 @@ impl Shared {
                 }
                 self.note_max(ns);
             }
-            _ if outcome.returned() => self.counters.add(Event::Untimed, SyncOrdering::Relaxed),
+            _ if timed && outcome.returned() => {
+                self.counters.add(Event::Untimed, SyncOrdering::Relaxed);
+            }
             _ => {}
         }
         self.counters.add(outcome.event(), SyncOrdering::Release);

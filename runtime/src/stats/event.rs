@@ -64,7 +64,8 @@ events! {
     Cancelled => "cancelled", Outcome;
     /// A call went past `max_depth` or the per-thread ceiling.
     Overflow => "overflow", Note;
-    /// A call returned without being timed (timing off).
+    /// A call of a function with timing returned without being timed (the
+    /// global switch was off). A function without timing counts none.
     Untimed => "untimed", Note;
     /// A timed call returned and its latency found no bucket (the
     /// histogram memory cap).

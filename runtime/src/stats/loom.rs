@@ -48,26 +48,26 @@ fn snapshots_stay_consistent_across_a_hand_over() {
         let first = thread::spawn(move || {
             let block = stats.new_block();
             block.start();
-            block.finish(Outcome::Ok);
+            block.finish(Outcome::Ok, true);
             // The thread exits: its block goes back with its counts.
             block.release();
         });
         let second = thread::spawn(move || {
             let block = stats.new_block();
             block.start();
-            block.finish(Outcome::Err);
+            block.finish(Outcome::Err, true);
         });
-        let previous = stats.snapshot();
+        let previous = stats.snapshot(true);
         check(&previous, &Stats::default());
-        let now = stats.snapshot();
+        let now = stats.snapshot(true);
         check(&now, &previous);
         first.join().unwrap();
         // A later thread takes the first one's block over (or a new one).
         let later = stats.new_block();
         later.start();
-        later.finish(Outcome::Panic);
+        later.finish(Outcome::Panic, true);
         second.join().unwrap();
-        let end = stats.snapshot();
+        let end = stats.snapshot(true);
         check(&end, &now);
         assert_eq!(
             (end.calls, end.ok, end.errors, end.panics, end.in_flight),
@@ -96,18 +96,18 @@ fn a_call_finished_on_another_thread_is_never_finished_before_started() {
             let handed = Arc::clone(&handed);
             thread::spawn(move || {
                 if handed.load(Ordering::Acquire) {
-                    stats.new_block().finish(Outcome::Cancelled);
+                    stats.new_block().finish(Outcome::Cancelled, true);
                     true
                 } else {
                     false
                 }
             })
         };
-        let s = stats.snapshot();
+        let s = stats.snapshot(true);
         check(&s, &Stats::default());
         starter.join().unwrap();
         let handed_over = finisher.join().unwrap();
-        let end = stats.snapshot();
+        let end = stats.snapshot(true);
         check(&end, &s);
         assert_eq!((end.calls, end.cancelled), (1, u64::from(handed_over)));
     });

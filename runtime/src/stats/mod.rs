@@ -26,9 +26,12 @@
 //! starts it reads afterwards.
 //!
 //! A call that returned with timing on is counted in the latency histogram
-//! *and* as `ok` / `errors`; one that returned untimed also bumps
-//! `untimed`. So `latency.count == ok + errors - untimed`: both sides are
-//! sums of counters of the same blocks, read in one pass. The bucket of a
+//! *and* as `ok` / `errors`; one of a function with timing that returned
+//! untimed (the global switch was off) also bumps `untimed`. So
+//! `latency.count == ok + errors - untimed`: both sides are sums of
+//! counters of the same blocks, read in one pass. A function without timing
+//! bumps no `untimed` (one counter fewer a call): its options say that none
+//! of its returns was timed, and its `latency.count` is 0. The bucket of a
 //! timed return is stored before its outcome (release), so every return a
 //! reader counts has its bucket in the histogram it reads afterwards.
 //!

@@ -74,9 +74,10 @@ impl SiteStats {
         self.shared.start();
     }
 
-    /// Counts an outcome without a thread-local block.
-    pub(crate) fn finish_shared(&self, outcome: Outcome, elapsed_ns: Option<u64>) {
-        self.shared.finish(outcome, elapsed_ns);
+    /// Counts an outcome without a thread-local block (`timed`: see
+    /// [`Block::finish`](super::block::Block::finish)).
+    pub(crate) fn finish_shared(&self, outcome: Outcome, elapsed_ns: Option<u64>, timed: bool) {
+        self.shared.finish(outcome, elapsed_ns, timed);
     }
 
     /// Counts a step aside without a thread-local block.
@@ -109,12 +110,14 @@ impl SiteStats {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> Stats {
-        self.snapshot_with_buckets().0
+    /// The stats. `timed`: the function's options time it (`timing`);
+    /// without, no return was timed, and none counted `untimed`.
+    pub(crate) fn snapshot(&self, timed: bool) -> Stats {
+        self.snapshot_with_buckets(timed).0
     }
 
-    /// The stats, and the latency buckets.
-    pub(crate) fn snapshot_with_buckets(&self) -> (Stats, Buckets) {
+    /// The stats, and the latency buckets (`timed`: as [`SiteStats::snapshot`]).
+    pub(crate) fn snapshot_with_buckets(&self, timed: bool) -> (Stats, Buckets) {
         let baseline = self.baseline.lock().unwrap_or_else(PoisonError::into_inner);
         let mut raw = self.read_raw();
         if let Some(base) = baseline.as_deref() {
@@ -126,8 +129,13 @@ impl SiteStats {
         let max_ns = self.shared.max_ns();
         let latency = Latency {
             // Every return but the untimed ones: with timing on, exactly
-            // `ok + errors` (the same counters), in every snapshot.
-            count: (ok + errors).saturating_sub(raw.count(Event::Untimed)),
+            // `ok + errors` (the same counters), in every snapshot. A
+            // function without timing counts no `untimed`: none was timed.
+            count: if timed {
+                (ok + errors).saturating_sub(raw.count(Event::Untimed))
+            } else {
+                0
+            },
             sum: Duration::from_nanos(raw.sum_ns),
             unbucketed: raw.count(Event::Unbucketed),
             ..Latency::from_buckets(&raw.buckets, max_ns)
@@ -209,7 +217,7 @@ mod tests {
             block.start();
             block.finish_timed(Outcome::Ok, *ns);
         }
-        let l = stats.snapshot().latency;
+        let l = stats.snapshot(true).latency;
         let mut sorted = samples.to_vec();
         sorted.sort_unstable();
         for (q, got) in [(0.5, l.p50), (0.9, l.p90), (0.99, l.p99)] {
@@ -265,10 +273,10 @@ mod tests {
                 want.add(super::super::histogram::index_of(ns), 1);
             }
             longest = longest.max(ns);
-            let max = stats.snapshot().latency.max.as_nanos();
+            let max = stats.snapshot(true).latency.max.as_nanos();
             assert_eq!(max, u128::from(longest), "after {ns} ns");
         }
-        let (s, got) = stats.snapshot_with_buckets();
+        let (s, got) = stats.snapshot_with_buckets(true);
         assert_eq!(got, want);
         assert_eq!(s.latency.count, values.len() as u64);
         assert_eq!(s.latency.max.as_nanos(), 1 << 40);
