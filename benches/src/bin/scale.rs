@@ -17,6 +17,10 @@
 //!   two decades and more);
 //! * the first pass over the functions (registration, first blocks).
 //!
+//! With `--async` the functions are `async fn`s, each called through a
+//! plain function that polls its future once (the same in every flavour,
+//! so it cancels out of what a flavour adds).
+//!
 //! Compile times are the fastest of `--builds K` timed builds (default 3)
 //! of each crate, taken in rounds that visit every flavour and size in
 //! turn: on a shared machine a slow minute then slows one build of each,
@@ -25,9 +29,10 @@
 //! busy machine disturbs much less (it also counts LLVM's work on every
 //! core, so it is larger than the wall time).
 //!
-//! `cargo run --release -p instrument-once-benches --bin scale -- [--functions N] [--builds K] [--release]`
+//! `cargo run --release -p instrument-once-benches --bin scale -- [--functions N] [--builds K] [--release] [--async]`
 //!
-//! The crates are generated under `target/scale/`, with this workspace's
+//! The crates are generated under `target/scale/` (`target/scale-async/`
+//! with `--async`), with this workspace's
 //! `Cargo.lock` (the same dependency versions) and their own target
 //! directory.
 
@@ -44,6 +49,19 @@ struct Options {
     /// Timed builds of each crate; the fastest counts.
     builds: usize,
     release: bool,
+    /// `async fn`s instead of plain ones.
+    asyncness: bool,
+}
+
+impl Options {
+    /// Where the crates are generated, under the workspace.
+    fn root(&self) -> &'static str {
+        if self.asyncness {
+            "target/scale-async"
+        } else {
+            "target/scale"
+        }
+    }
 }
 
 fn options() -> Options {
@@ -51,6 +69,7 @@ fn options() -> Options {
         functions: 2000,
         builds: 3,
         release: false,
+        asyncness: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -69,6 +88,7 @@ fn options() -> Options {
                     .expect("--builds K (K >= 1)");
             }
             "--release" => options.release = true,
+            "--async" => options.asyncness = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -83,7 +103,7 @@ fn workspace() -> PathBuf {
 }
 
 /// The generated crate's `main.rs`.
-fn source(flavour: &str, n: usize) -> String {
+fn source(flavour: &str, n: usize, asyncness: bool) -> String {
     let attribute = match flavour {
         "bare" => "",
         "tracing" => "#[tracing::instrument]",
@@ -95,21 +115,44 @@ fn source(flavour: &str, n: usize) -> String {
          let end = std::time::Instant::now() + std::time::Duration::from_micros(us);\n    \
          while std::time::Instant::now() < end {}\n}\n\n",
     );
+    let (asyncness, called) = if asyncness {
+        s.push_str(POLL_ONCE);
+        ("async ", "c")
+    } else {
+        ("", "f")
+    };
     for i in 0..n {
         let _ = writeln!(
             s,
-            "{attribute}\n#[inline(never)]\npub fn f{i}(x: u64) -> u64 {{ if x % 64 == 63 {{ spin(x / 8) }} x.wrapping_mul({}) ^ {i} }}",
+            "{attribute}\n#[inline(never)]\npub {asyncness}fn f{i}(x: u64) -> u64 {{ if x % 64 == 63 {{ spin(x / 8) }} x.wrapping_mul({}) ^ {i} }}",
             i + 1
         );
+        if !asyncness.is_empty() {
+            let _ = writeln!(s, "fn c{i}(x: u64) -> u64 {{ poll_once(f{i}(x)) }}");
+        }
     }
     s.push_str("\npub static ALL: &[fn(u64) -> u64] = &[");
     for i in 0..n {
-        let _ = write!(s, "f{i}, ");
+        let _ = write!(s, "{called}{i}, ");
     }
     s.push_str("];\n\n");
     s.push_str(MAIN);
     s
 }
+
+/// How the generated crate calls an `async fn` (`--async`): one poll, with
+/// a waker that does nothing (the bodies never wait).
+const POLL_ONCE: &str = r"
+fn poll_once<F: std::future::Future<Output = u64>>(future: F) -> u64 {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!(),
+    }
+}
+
+";
 
 /// What the generated binary runs: it prints `first_pass_ns rss_before
 /// rss_after`.
@@ -295,7 +338,10 @@ impl Crate {
         std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
         let profile = if options.release { "release" } else { "debug" };
         let binary = target.join(profile).join(format!("scale-{flavour}"));
-        let sources = [source(flavour, n / 2), source(flavour, n)];
+        let sources = [
+            source(flavour, n / 2, options.asyncness),
+            source(flavour, n, options.asyncness),
+        ];
         eprintln!("building {flavour} and its dependencies");
         build(&dir, &target, options.release, &sources[0]);
         Crate {
@@ -369,7 +415,7 @@ fn run(krate: &Crate) -> (f64, f64) {
 fn main() {
     let options = options();
     let workspace = workspace();
-    let root = workspace.join("target/scale");
+    let root = workspace.join(options.root());
     let n = options.functions;
     let crates: Vec<Crate> = FLAVOURS
         .iter()
@@ -380,7 +426,8 @@ fn main() {
     let per = |bytes: f64, count: usize| bytes / count as f64;
     let bare = &measured[0];
     println!(
-        "\n{n} functions, {} profile{}, {THREADS} threads, fastest of {} builds\n",
+        "\n{n} {}functions, {} profile{}, {THREADS} threads, fastest of {} builds\n",
+        if options.asyncness { "async " } else { "" },
         if options.release { "release" } else { "dev" },
         if options.release {
             ""
