@@ -18,8 +18,11 @@
 //! * the first pass over the functions (registration, first blocks).
 //!
 //! With `--async` the functions are `async fn`s, each called through a
-//! plain function that polls its future once (the same in every flavour,
-//! so it cancels out of what a flavour adds).
+//! plain function that polls its future once. The wrapper's source is the
+//! same in every flavour, but it is compiled for each flavour's future: how
+//! a future is moved, polled and dropped counts as what the flavour adds,
+//! as it would in a service. In release the future's poll is inlined into
+//! the wrapper (polled where it is built).
 //!
 //! Compile times are the fastest of `--builds K` timed builds (default 3)
 //! of each crate, taken in rounds that visit every flavour and size in
@@ -141,11 +144,22 @@ fn source(flavour: &str, n: usize, asyncness: bool) -> String {
 }
 
 /// How the generated crate calls an `async fn` (`--async`): one poll, with
-/// a waker that does nothing (the bodies never wait).
+/// a waker that does nothing (the bodies never wait), made once (what the
+/// workspace's oldest supported Rust has: no `Waker::noop`).
 const POLL_ONCE: &str = r"
+#[allow(dead_code)]
+struct Noop;
+
+impl std::task::Wake for Noop {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+#[allow(dead_code)]
 fn poll_once<F: std::future::Future<Output = u64>>(future: F) -> u64 {
+    static WAKER: std::sync::OnceLock<std::task::Waker> = std::sync::OnceLock::new();
+    let waker = WAKER.get_or_init(|| std::task::Waker::from(std::sync::Arc::new(Noop)));
     let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut cx = std::task::Context::from_waker(waker);
     match future.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => unreachable!(),
